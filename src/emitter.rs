@@ -1,0 +1,695 @@
+//! Listener storage and Node's emit rules, independent of sockets.
+//!
+//! Each handle type (`Socket`, `Server`) declares its events and the payload
+//! shape each one carries. A closure registered with `.on(name, f)` is
+//! checked against that shape where it is registered; a wrong name or shape
+//! is refused there with a message naming the expected closure, never stored
+//! as a listener that silently never fires.
+//!
+//! Emitting follows Node's `EventEmitter`:
+//! - listeners run in registration order, prepended ones first;
+//! - an emit works on a snapshot: a listener removed during the emit still
+//!   runs for it, one added during the emit does not;
+//! - a `once` listener is removed when it is invoked and never runs twice,
+//!   even if the event is re-emitted from inside it.
+//!
+//! The snapshot is a `SmallVec` of `Rc` clones, so emitting to up to four
+//! listeners allocates nothing.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use smallvec::SmallVec;
+
+use crate::error::{Error, ErrorCode};
+
+/// The argument list an event passes after the handle.
+///
+/// Used in error messages and by [`Listener::SHAPE`]; users meet it only when
+/// a registration is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// Nothing but the handle: `|s: &Socket|`.
+    Unit,
+    /// A chunk of received bytes: `|s: &Socket, chunk: &Bytes|`.
+    Data,
+    /// Whether the close was caused by an error: `|s: &Socket, had_error: bool|`.
+    HadError,
+    /// An error: `|s: &Socket, err: &Error|`.
+    Error,
+    /// A new connection: `|server: &Server, socket: &Socket|`.
+    Socket,
+    /// A dropped connection: `|server: &Server, info: &DropInfo|`.
+    Drop,
+    /// A name resolution result: `|s: &Socket, lookup: &Lookup|`.
+    Lookup,
+}
+
+impl Shape {
+    fn closure(self, handle: &str) -> String {
+        let h = handle.to_ascii_lowercase();
+        let extra = match self {
+            Shape::Unit => "",
+            Shape::Data => ", chunk: &Bytes",
+            Shape::HadError => ", had_error: bool",
+            Shape::Error => ", err: &Error",
+            Shape::Socket => ", socket: &Socket",
+            Shape::Drop => ", info: &DropInfo",
+            Shape::Lookup => ", lookup: &Lookup",
+        };
+        format!("|{h}: &{handle}{extra}|")
+    }
+}
+
+/// What an event carries, handed to the stored listener.
+///
+/// Listeners never see this type: [`Listener`] unpacks it into the closure's
+/// own parameters.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Payload<'a> {
+    /// No payload.
+    Unit,
+    /// A received chunk.
+    Data(&'a Bytes),
+    /// `'close'`'s `had_error`.
+    HadError(bool),
+    /// An error.
+    Error(&'a Error),
+    /// A new connection.
+    Socket(&'a crate::Socket),
+    /// A dropped connection.
+    Drop(&'a crate::DropInfo),
+    /// A name resolution result.
+    Lookup(&'a crate::Lookup),
+}
+
+/// One event of a handle type: its Node name and the payload it carries.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EventSpec {
+    pub(crate) name: &'static str,
+    pub(crate) shape: Shape,
+}
+
+/// The stored form of every listener: the handle, then the payload.
+#[doc(hidden)]
+pub type ListenerFn<H> = dyn FnMut(&H, &Payload<'_>);
+
+/// A listener's closure plus the flag that keeps a `once` listener from
+/// running twice when its event is re-emitted from inside it.
+#[doc(hidden)]
+pub struct ListenerCell<F: ?Sized> {
+    fired: Cell<bool>,
+    f: RefCell<F>,
+}
+
+#[doc(hidden)]
+pub type ListenerRc<H> = Rc<ListenerCell<ListenerFn<H>>>;
+
+/// A closure that can listen to an event of handle type `H`.
+///
+/// Implemented for closures of each payload shape; `Args` only tells the
+/// shapes apart. Annotate the closure's parameters
+/// (`|s: &Socket, chunk: &Bytes|`): the annotation both selects the shape and
+/// documents it.
+#[diagnostic::on_unimplemented(
+    message = "this closure cannot be an event listener for `{H}`",
+    label = "not a listener of a known shape",
+    note = "listeners take the handle first, then the event's payload, with annotated types: \
+            `|s: &Socket|`, `|s: &Socket, chunk: &Bytes|`, `|s: &Socket, had_error: bool|`, \
+            `|s: &Socket, err: &Error|`, `|server: &Server, socket: &Socket|`"
+)]
+pub trait Listener<H, Args>: 'static {
+    /// The payload shape this closure accepts.
+    const SHAPE: Shape;
+    #[doc(hidden)]
+    fn into_listener(self) -> ListenerRc<H>;
+}
+
+fn cell<H, F: FnMut(&H, &Payload<'_>) + 'static>(f: F) -> ListenerRc<H> {
+    Rc::new(ListenerCell {
+        fired: Cell::new(false),
+        f: RefCell::new(f),
+    })
+}
+
+macro_rules! listener_shape {
+    ($args:ty, $shape:ident, ($($arg:ident: $ty:ty),*), $variant:ident($bind:ident) => ($($call:expr),*)) => {
+        impl<H: 'static, F> Listener<H, $args> for F
+        where
+            F: FnMut(&H $(, $ty)*) + 'static,
+        {
+            const SHAPE: Shape = Shape::$shape;
+            fn into_listener(mut self) -> ListenerRc<H> {
+                cell(move |h: &H, p: &Payload<'_>| {
+                    if let Payload::$variant($bind) = *p {
+                        self(h $(, $call)*)
+                    }
+                })
+            }
+        }
+    };
+}
+
+impl<H: 'static, F> Listener<H, ()> for F
+where
+    F: FnMut(&H) + 'static,
+{
+    const SHAPE: Shape = Shape::Unit;
+    fn into_listener(mut self) -> ListenerRc<H> {
+        cell(move |h: &H, _: &Payload<'_>| self(h))
+    }
+}
+
+listener_shape!((Bytes,), Data, (chunk: &Bytes), Data(b) => (b));
+listener_shape!((bool,), HadError, (had_error: bool), HadError(b) => (b));
+listener_shape!((Error,), Error, (err: &Error), Error(e) => (e));
+listener_shape!((crate::Socket,), Socket, (s: &crate::Socket), Socket(s) => (s));
+listener_shape!((crate::DropInfo,), Drop, (d: &crate::DropInfo), Drop(d) => (d));
+listener_shape!((crate::Lookup,), Lookup, (l: &crate::Lookup), Lookup(l) => (l));
+
+/// Identifies one registration, for [`off`](crate::Socket::off).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ListenerId(u32);
+
+struct Entry<H> {
+    event: u8,
+    once: bool,
+    id: ListenerId,
+    f: ListenerRc<H>,
+}
+
+/// The listeners of one handle, all events in one short list.
+pub(crate) struct Listeners<H> {
+    entries: Vec<Entry<H>>,
+    next_id: u32,
+}
+
+/// Listeners taken out of a handle, to be dropped once no loop state is
+/// borrowed (their captured values may run arbitrary `Drop` code).
+pub(crate) struct Removed<H>(#[allow(dead_code)] Vec<Entry<H>>);
+
+/// What an emit calls: the listeners present when it started.
+pub(crate) type Snapshot<H> = SmallVec<[(bool, ListenerId, ListenerRc<H>); 4]>;
+
+impl<H> Default for Listeners<H> {
+    fn default() -> Self {
+        Listeners {
+            entries: Vec::new(),
+            next_id: 0,
+        }
+    }
+}
+
+impl<H> Listeners<H> {
+    pub(crate) fn add(
+        &mut self,
+        event: u8,
+        once: bool,
+        prepend: bool,
+        f: ListenerRc<H>,
+    ) -> ListenerId {
+        self.next_id = self.next_id.wrapping_add(1);
+        let id = ListenerId(self.next_id);
+        let entry = Entry { event, once, id, f };
+        if prepend {
+            self.entries.insert(0, entry);
+        } else {
+            self.entries.push(entry);
+        }
+        id
+    }
+
+    /// Removes one registration; `Some` with the removed listener if it was there.
+    pub(crate) fn remove(&mut self, event: u8, id: ListenerId) -> Option<Removed<H>> {
+        let pos = self
+            .entries
+            .iter()
+            .position(|e| e.event == event && e.id == id)?;
+        Some(Removed(vec![self.entries.remove(pos)]))
+    }
+
+    /// Removes every listener of `event`, or of all events.
+    pub(crate) fn remove_all(&mut self, event: Option<u8>) -> Removed<H> {
+        match event {
+            None => Removed(std::mem::take(&mut self.entries)),
+            Some(ev) => {
+                let mut removed = Vec::new();
+                let mut i = 0;
+                while i < self.entries.len() {
+                    if self.entries[i].event == ev {
+                        removed.push(self.entries.remove(i));
+                    } else {
+                        i += 1;
+                    }
+                }
+                Removed(removed)
+            }
+        }
+    }
+
+    pub(crate) fn count(&self, event: u8) -> usize {
+        self.entries.iter().filter(|e| e.event == event).count()
+    }
+
+    pub(crate) fn has(&self, event: u8) -> bool {
+        self.entries.iter().any(|e| e.event == event)
+    }
+
+    pub(crate) fn snapshot(&self, event: u8) -> Snapshot<H> {
+        self.entries
+            .iter()
+            .filter(|e| e.event == event)
+            .map(|e| (e.once, e.id, e.f.clone()))
+            .collect()
+    }
+}
+
+/// Looks an event name up in a handle type's table and checks the closure's
+/// shape against it.
+pub(crate) fn resolve(
+    events: &[EventSpec],
+    handle: &str,
+    name: &str,
+    shape: Shape,
+) -> Result<u8, Error> {
+    match events.iter().position(|e| e.name == name) {
+        None => {
+            let known: Vec<&str> = events.iter().map(|e| e.name).collect();
+            Err(Error::new(
+                ErrorCode::ErrInvalidArgValue,
+                format!(
+                    "{handle} has no event '{name}'; its events are: {}",
+                    known.join(", ")
+                ),
+            ))
+        }
+        Some(i) if events[i].shape != shape => Err(Error::new(
+            ErrorCode::ErrInvalidArgType,
+            format!(
+                "'{name}' listeners on a {handle} take {}, but this closure takes {}",
+                events[i].shape.closure(handle),
+                shape.closure(handle)
+            ),
+        )),
+        Some(i) => Ok(i as u8),
+    }
+}
+
+/// Where an emit finds the live listener list of a handle, to remove a
+/// `once` listener as it is invoked. Implemented by the handle types over the
+/// loop's state; the borrow lasts only for the removal.
+pub(crate) trait ListenerHost: Sized {
+    fn with_listeners<R>(&self, f: impl FnOnce(&mut Listeners<Self>) -> R) -> Option<R>;
+}
+
+/// Calls every listener of a snapshot, in order, with Node's `once` rule.
+/// Returns whether there was any listener.
+pub(crate) fn call<H: ListenerHost>(handle: &H, snapshot: Snapshot<H>, payload: &Payload<'_>) -> bool {
+    let any = !snapshot.is_empty();
+    for (once, id, listener) in snapshot {
+        if once {
+            if listener.fired.replace(true) {
+                continue;
+            }
+            let event_of = |l: &mut Listeners<H>| {
+                let pos = l.entries.iter().position(|e| e.id == id)?;
+                Some(l.entries.remove(pos))
+            };
+            // Drop the removed entry after the borrow ends.
+            let removed = handle.with_listeners(event_of);
+            drop(removed);
+        }
+        // A listener already running (the event re-emitted from inside it) is
+        // skipped: an `FnMut` cannot be entered twice.
+        if let Ok(mut f) = listener.f.try_borrow_mut() {
+            (f)(handle, payload);
+        }
+    }
+    any
+}
+
+/// A handle type that emits events: its name and event table, and what to
+/// do when a listener is added (a `'data'` listener starts a socket flowing).
+pub(crate) trait EventTarget: ListenerHost + Copy + 'static {
+    const NAME: &'static str;
+    const EVENTS: &'static [EventSpec];
+    fn listener_added(&self, _event: u8) {}
+}
+
+/// Checks and stores a listener.
+pub(crate) fn add_listener<H: EventTarget, A, F: Listener<H, A>>(
+    handle: &H,
+    name: &str,
+    listener: F,
+    once: bool,
+    prepend: bool,
+) -> Result<ListenerId, Error> {
+    let event = resolve(H::EVENTS, H::NAME, name, F::SHAPE)?;
+    let rc = listener.into_listener();
+    let mut rc = Some(rc);
+    let id = handle.with_listeners(|l| l.add(event, once, prepend, rc.take().expect("once")));
+    // On a stale handle the listener is dropped here, outside the borrow.
+    drop(rc);
+    handle.listener_added(event);
+    Ok(id.unwrap_or(ListenerId(0)))
+}
+
+/// [`add_listener`], refusing a wrong name or shape with a panic that
+/// points at the registration.
+#[track_caller]
+pub(crate) fn register<H: EventTarget, A, F: Listener<H, A>>(
+    handle: &H,
+    name: &str,
+    listener: F,
+    once: bool,
+    prepend: bool,
+) -> ListenerId {
+    match add_listener(handle, name, listener, once, prepend) {
+        Ok(id) => id,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+pub(crate) fn event_index<H: EventTarget>(name: &str) -> Option<u8> {
+    H::EVENTS.iter().position(|e| e.name == name).map(|i| i as u8)
+}
+
+/// The registration methods shared by every handle type, as inherent
+/// methods so that no trait import is needed.
+macro_rules! emitter_methods {
+    ($handle:ident) => {
+        impl $handle {
+            /// Adds `listener` for `event` (Node's `on` / `addListener`).
+            /// Listeners run in registration order. Returns the handle, for
+            /// chaining.
+            ///
+            /// # Panics
+            ///
+            /// If `event` is not one of this handle's events, or `listener`
+            /// does not take that event's payload; the message names the
+            /// expected closure. [`try_on`](Self::try_on) returns the same
+            /// refusal as an error.
+            #[track_caller]
+            pub fn on<A, F: $crate::emitter::Listener<$handle, A>>(
+                &self,
+                event: &str,
+                listener: F,
+            ) -> $handle {
+                $crate::emitter::register(self, event, listener, false, false);
+                *self
+            }
+
+            /// [`on`](Self::on) returning a refused registration as an error
+            /// (`ERR_INVALID_ARG_VALUE` for an unknown event,
+            /// `ERR_INVALID_ARG_TYPE` for a wrong closure shape).
+            pub fn try_on<A, F: $crate::emitter::Listener<$handle, A>>(
+                &self,
+                event: &str,
+                listener: F,
+            ) -> Result<$handle, $crate::Error> {
+                $crate::emitter::add_listener(self, event, listener, false, false)?;
+                Ok(*self)
+            }
+
+            /// Adds a listener that runs at most once, then is removed.
+            ///
+            /// # Panics
+            ///
+            /// As [`on`](Self::on).
+            #[track_caller]
+            pub fn once<A, F: $crate::emitter::Listener<$handle, A>>(
+                &self,
+                event: &str,
+                listener: F,
+            ) -> $handle {
+                $crate::emitter::register(self, event, listener, true, false);
+                *self
+            }
+
+            /// Adds a listener ahead of the existing ones.
+            ///
+            /// # Panics
+            ///
+            /// As [`on`](Self::on).
+            #[track_caller]
+            pub fn prepend_listener<A, F: $crate::emitter::Listener<$handle, A>>(
+                &self,
+                event: &str,
+                listener: F,
+            ) -> $handle {
+                $crate::emitter::register(self, event, listener, false, true);
+                *self
+            }
+
+            /// Adds a once listener ahead of the existing ones.
+            ///
+            /// # Panics
+            ///
+            /// As [`on`](Self::on).
+            #[track_caller]
+            pub fn prepend_once_listener<A, F: $crate::emitter::Listener<$handle, A>>(
+                &self,
+                event: &str,
+                listener: F,
+            ) -> $handle {
+                $crate::emitter::register(self, event, listener, true, true);
+                *self
+            }
+
+            /// Adds a listener and returns its id, for [`off`](Self::off)
+            /// (Rust closures have no identity to remove them by).
+            ///
+            /// # Panics
+            ///
+            /// As [`on`](Self::on).
+            #[track_caller]
+            pub fn add_listener<A, F: $crate::emitter::Listener<$handle, A>>(
+                &self,
+                event: &str,
+                listener: F,
+            ) -> $crate::ListenerId {
+                $crate::emitter::register(self, event, listener, false, false)
+            }
+
+            /// Removes the listener `id` from `event` (Node's `off` /
+            /// `removeListener`). If an emit is running, the listener still
+            /// runs for it. Unknown names and ids are ignored.
+            pub fn off(&self, event: &str, id: $crate::ListenerId) -> $handle {
+                use $crate::emitter::ListenerHost;
+                if let Some(ev) = $crate::emitter::event_index::<$handle>(event) {
+                    let removed = self.with_listeners(|l| l.remove(ev, id));
+                    drop(removed);
+                }
+                *self
+            }
+
+            /// Removes every listener of `event`, or of every event with
+            /// `None`.
+            pub fn remove_all_listeners<'a>(&self, event: impl Into<Option<&'a str>>) -> $handle {
+                use $crate::emitter::ListenerHost;
+                let event = match event.into() {
+                    None => None,
+                    Some(name) => match $crate::emitter::event_index::<$handle>(name) {
+                        Some(ev) => Some(ev),
+                        None => return *self,
+                    },
+                };
+                let removed = self.with_listeners(|l| l.remove_all(event));
+                drop(removed);
+                *self
+            }
+
+            /// How many listeners `event` has.
+            pub fn listener_count(&self, event: &str) -> usize {
+                use $crate::emitter::ListenerHost;
+                match $crate::emitter::event_index::<$handle>(event) {
+                    Some(ev) => self.with_listeners(|l| l.count(ev)).unwrap_or(0),
+                    None => 0,
+                }
+            }
+        }
+    };
+}
+pub(crate) use emitter_methods;
+
+impl fmt::Debug for ListenerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ListenerId({})", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    /// A handle whose listeners live in a thread-local, as a socket's live in
+    /// the loop: the emitter rules tested without any socket.
+    #[derive(Clone, Copy)]
+    struct Thing;
+
+    thread_local! {
+        static LISTENERS: RefCell<Listeners<Thing>> = RefCell::new(Listeners::default());
+        static LOG: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    }
+
+    impl ListenerHost for Thing {
+        fn with_listeners<R>(&self, f: impl FnOnce(&mut Listeners<Self>) -> R) -> Option<R> {
+            LISTENERS.with(|l| Some(f(&mut l.borrow_mut())))
+        }
+    }
+
+    const EVENTS: &[EventSpec] = &[
+        EventSpec { name: "x", shape: Shape::Unit },
+        EventSpec { name: "data", shape: Shape::Data },
+    ];
+
+    fn on<A, F: Listener<Thing, A>>(name: &str, once: bool, prepend: bool, f: F) -> ListenerId {
+        let ev = resolve(EVENTS, "Thing", name, F::SHAPE).unwrap();
+        let rc = f.into_listener();
+        LISTENERS.with(|l| l.borrow_mut().add(ev, once, prepend, rc))
+    }
+
+    fn emit(name: &str) -> bool {
+        let ev = resolve(EVENTS, "Thing", name, Shape::Unit).unwrap();
+        let snap = LISTENERS.with(|l| l.borrow().snapshot(ev));
+        call(&Thing, snap, &Payload::Unit)
+    }
+
+    fn log(s: &str) {
+        LOG.with(|l| l.borrow_mut().push(s.to_string()));
+    }
+
+    fn take_log() -> Vec<String> {
+        LOG.with(|l| std::mem::take(&mut *l.borrow_mut()))
+    }
+
+    fn reset() {
+        LISTENERS.with(|l| *l.borrow_mut() = Listeners::default());
+        take_log();
+    }
+
+    #[test]
+    fn registration_order_with_prepend_first() {
+        reset();
+        on("x", false, false, |_: &Thing| log("a"));
+        on("x", false, false, |_: &Thing| log("b"));
+        on("x", false, true, |_: &Thing| log("first"));
+        assert!(emit("x"));
+        assert_eq!(take_log(), ["first", "a", "b"]);
+    }
+
+    #[test]
+    fn emit_without_listeners_returns_false() {
+        reset();
+        assert!(!emit("x"));
+    }
+
+    #[test]
+    fn listener_added_during_emit_waits_for_the_next() {
+        reset();
+        on("x", false, false, |_: &Thing| {
+            log("outer");
+            on("x", false, false, |_: &Thing| log("added"));
+        });
+        emit("x");
+        assert_eq!(take_log(), ["outer"]);
+        emit("x");
+        assert_eq!(take_log(), ["outer", "added"]);
+    }
+
+    #[test]
+    fn listener_removed_during_emit_still_runs_for_it() {
+        reset();
+        let second = Rc::new(Cell::new(None));
+        let s2 = second.clone();
+        on("x", false, false, move |_: &Thing| {
+            log("a");
+            let id = s2.get().unwrap();
+            LISTENERS.with(|l| drop(l.borrow_mut().remove(0, id)));
+        });
+        second.set(Some(on("x", false, false, |_: &Thing| log("b"))));
+        emit("x");
+        assert_eq!(take_log(), ["a", "b"]);
+        emit("x");
+        assert_eq!(take_log(), ["a"]);
+    }
+
+    #[test]
+    fn once_reemitted_from_inside_reaches_the_others_but_not_itself() {
+        // Node's test-event-emitter-once: fn1 re-emits, fn2 is also once.
+        reset();
+        on("x", true, false, |_: &Thing| {
+            log("fn1");
+            emit("x");
+        });
+        on("x", true, false, |_: &Thing| log("fn2"));
+        emit("x");
+        emit("x");
+        assert_eq!(take_log(), ["fn1", "fn2"]);
+        LISTENERS.with(|l| assert_eq!(l.borrow().count(0), 0));
+    }
+
+    #[test]
+    fn once_can_be_removed_before_it_fires() {
+        reset();
+        let id = on("x", true, false, |_: &Thing| log("never"));
+        assert!(LISTENERS.with(|l| l.borrow_mut().remove(0, id)).is_some());
+        assert!(!emit("x"));
+        assert!(take_log().is_empty());
+    }
+
+    #[test]
+    fn same_closure_shape_twice_runs_twice() {
+        reset();
+        on("x", false, false, |_: &Thing| log("a"));
+        on("x", false, false, |_: &Thing| log("a"));
+        emit("x");
+        assert_eq!(take_log(), ["a", "a"]);
+    }
+
+    #[test]
+    fn remove_all_of_one_event_keeps_the_others() {
+        reset();
+        on("x", false, false, |_: &Thing| log("x"));
+        on("data", false, false, |_: &Thing, _: &Bytes| log("d"));
+        LISTENERS.with(|l| {
+            let mut l = l.borrow_mut();
+            drop(l.remove_all(Some(0)));
+            assert_eq!(l.count(0), 0);
+            assert_eq!(l.count(1), 1);
+        });
+    }
+
+    #[test]
+    fn unknown_event_is_refused_with_the_list() {
+        let err = resolve(EVENTS, "Thing", "dat", Shape::Data).unwrap_err();
+        assert_eq!(err.code(), "ERR_INVALID_ARG_VALUE");
+        assert!(err.message().contains("no event 'dat'"), "{}", err);
+        assert!(err.message().contains("x, data"), "{}", err);
+    }
+
+    #[test]
+    fn wrong_shape_is_refused_naming_the_expected_closure() {
+        let err = resolve(EVENTS, "Thing", "data", Shape::Unit).unwrap_err();
+        assert_eq!(err.code(), "ERR_INVALID_ARG_TYPE");
+        assert_eq!(
+            err.message(),
+            "'data' listeners on a Thing take |thing: &Thing, chunk: &Bytes|, but this closure takes |thing: &Thing|"
+        );
+    }
+
+    #[test]
+    fn payload_reaches_a_data_listener() {
+        reset();
+        on("data", false, false, |_: &Thing, chunk: &Bytes| {
+            log(std::str::from_utf8(chunk).unwrap())
+        });
+        let snap = LISTENERS.with(|l| l.borrow().snapshot(1));
+        call(&Thing, snap, &Payload::Data(&Bytes::from_static(b"hi")));
+        assert_eq!(take_log(), ["hi"]);
+    }
+}

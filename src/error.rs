@@ -1,0 +1,501 @@
+//! The one error type, with Node's vocabulary.
+//!
+//! Every failure nodenet reports, whether returned from a call (`Result`) or
+//! delivered to an `'error'` listener, is an [`Error`]. Its [`code()`] is the
+//! string Node would put in `err.code` (`"ECONNREFUSED"`,
+//! `"ERR_STREAM_WRITE_AFTER_END"`, ...), its [`syscall()`] the failing system
+//! call where there is one, and the underlying [`std::io::Error`] is its
+//! [`source()`](std::error::Error::source).
+//!
+//! [`code()`]: Error::code
+//! [`syscall()`]: Error::syscall
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// What went wrong, as Node names it.
+///
+/// System errors carry the libuv name of the `errno`; the `Err*` variants are
+/// Node's own `ERR_*` codes for misuse of the API. [`ErrorCode::as_str`] gives
+/// the exact string Node puts in `err.code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[allow(clippy::upper_case_acronyms, non_camel_case_types)]
+pub enum ErrorCode {
+    /// Connection refused (`ECONNREFUSED`).
+    ECONNREFUSED,
+    /// Connection reset by peer (`ECONNRESET`).
+    ECONNRESET,
+    /// Connection aborted (`ECONNABORTED`).
+    ECONNABORTED,
+    /// Address already in use (`EADDRINUSE`).
+    EADDRINUSE,
+    /// Address not available (`EADDRNOTAVAIL`).
+    EADDRNOTAVAIL,
+    /// Permission denied (`EACCES`).
+    EACCES,
+    /// Broken pipe: writing to a connection the peer closed (`EPIPE`).
+    EPIPE,
+    /// Timed out (`ETIMEDOUT`).
+    ETIMEDOUT,
+    /// Host name not found (`ENOTFOUND`).
+    ENOTFOUND,
+    /// Temporary name resolution failure (`EAI_AGAIN`).
+    EAI_AGAIN,
+    /// Network unreachable (`ENETUNREACH`).
+    ENETUNREACH,
+    /// Host unreachable (`EHOSTUNREACH`).
+    EHOSTUNREACH,
+    /// Socket not connected (`ENOTCONN`).
+    ENOTCONN,
+    /// Too many open files in this process (`EMFILE`).
+    EMFILE,
+    /// Too many open files in the system (`ENFILE`).
+    ENFILE,
+    /// No buffer space available (`ENOBUFS`).
+    ENOBUFS,
+    /// Address family not supported (`EAFNOSUPPORT`).
+    EAFNOSUPPORT,
+    /// Invalid argument at the system level (`EINVAL`).
+    EINVAL,
+    /// Any other system error; `errno()` holds the number.
+    UNKNOWN,
+    /// `write()` after our own `end()` (`ERR_STREAM_WRITE_AFTER_END`).
+    ErrStreamWriteAfterEnd,
+    /// `write()`/`end()` after `destroy()`, or writes discarded by it (`ERR_STREAM_DESTROYED`).
+    ErrStreamDestroyed,
+    /// A port outside 0..=65535 or not a number (`ERR_SOCKET_BAD_PORT`).
+    ErrSocketBadPort,
+    /// `listen()` while already listening (`ERR_SERVER_ALREADY_LISTEN`).
+    ErrServerAlreadyListen,
+    /// `close()` on a server that is not listening (`ERR_SERVER_NOT_RUNNING`).
+    ErrServerNotRunning,
+    /// An operation on a socket that has no connection (`ERR_SOCKET_CLOSED`).
+    ErrSocketClosed,
+    /// A queued write whose socket was destroyed while connecting (`ERR_SOCKET_CLOSED_BEFORE_CONNECTION`).
+    ErrSocketClosedBeforeConnection,
+    /// An argument of the right type but a wrong value (`ERR_INVALID_ARG_VALUE`).
+    ErrInvalidArgValue,
+    /// An argument of the wrong type, e.g. a listener of the wrong shape (`ERR_INVALID_ARG_TYPE`).
+    ErrInvalidArgType,
+    /// A required argument is missing (`ERR_MISSING_ARGS`).
+    ErrMissingArgs,
+    /// A string that should be an IP address is not one (`ERR_INVALID_IP_ADDRESS`).
+    ErrInvalidIpAddress,
+    /// A numeric argument out of its range (`ERR_OUT_OF_RANGE`).
+    ErrOutOfRange,
+    /// Every connection attempt timed out (`ERR_SOCKET_CONNECTION_TIMEOUT`).
+    ErrSocketConnectionTimeout,
+}
+
+impl ErrorCode {
+    /// The exact string Node uses for `err.code`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nodenet::ErrorCode;
+    /// assert_eq!(ErrorCode::ECONNREFUSED.as_str(), "ECONNREFUSED");
+    /// assert_eq!(ErrorCode::ErrStreamWriteAfterEnd.as_str(), "ERR_STREAM_WRITE_AFTER_END");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            ECONNREFUSED => "ECONNREFUSED",
+            ECONNRESET => "ECONNRESET",
+            ECONNABORTED => "ECONNABORTED",
+            EADDRINUSE => "EADDRINUSE",
+            EADDRNOTAVAIL => "EADDRNOTAVAIL",
+            EACCES => "EACCES",
+            EPIPE => "EPIPE",
+            ETIMEDOUT => "ETIMEDOUT",
+            ENOTFOUND => "ENOTFOUND",
+            EAI_AGAIN => "EAI_AGAIN",
+            ENETUNREACH => "ENETUNREACH",
+            EHOSTUNREACH => "EHOSTUNREACH",
+            ENOTCONN => "ENOTCONN",
+            EMFILE => "EMFILE",
+            ENFILE => "ENFILE",
+            ENOBUFS => "ENOBUFS",
+            EAFNOSUPPORT => "EAFNOSUPPORT",
+            EINVAL => "EINVAL",
+            UNKNOWN => "UNKNOWN",
+            ErrStreamWriteAfterEnd => "ERR_STREAM_WRITE_AFTER_END",
+            ErrStreamDestroyed => "ERR_STREAM_DESTROYED",
+            ErrSocketBadPort => "ERR_SOCKET_BAD_PORT",
+            ErrServerAlreadyListen => "ERR_SERVER_ALREADY_LISTEN",
+            ErrServerNotRunning => "ERR_SERVER_NOT_RUNNING",
+            ErrSocketClosed => "ERR_SOCKET_CLOSED",
+            ErrSocketClosedBeforeConnection => "ERR_SOCKET_CLOSED_BEFORE_CONNECTION",
+            ErrInvalidArgValue => "ERR_INVALID_ARG_VALUE",
+            ErrInvalidArgType => "ERR_INVALID_ARG_TYPE",
+            ErrMissingArgs => "ERR_MISSING_ARGS",
+            ErrInvalidIpAddress => "ERR_INVALID_IP_ADDRESS",
+            ErrOutOfRange => "ERR_OUT_OF_RANGE",
+            ErrSocketConnectionTimeout => "ERR_SOCKET_CONNECTION_TIMEOUT",
+        }
+    }
+
+    /// The Linux errno (positive) behind a system error code, if it has one.
+    fn errno(self) -> Option<i32> {
+        use ErrorCode::*;
+        Some(match self {
+            ECONNREFUSED => 111,
+            ECONNRESET => 104,
+            ECONNABORTED => 103,
+            EADDRINUSE => 98,
+            EADDRNOTAVAIL => 99,
+            EACCES => 13,
+            EPIPE => 32,
+            ETIMEDOUT => 110,
+            ENETUNREACH => 101,
+            EHOSTUNREACH => 113,
+            ENOTCONN => 107,
+            EMFILE => 24,
+            ENFILE => 23,
+            ENOBUFS => 105,
+            EAFNOSUPPORT => 97,
+            EINVAL => 22,
+            _ => return None,
+        })
+    }
+
+    fn from_io(err: &io::Error) -> ErrorCode {
+        use ErrorCode::*;
+        if let Some(n) = err.raw_os_error() {
+            // Linux errno values (mio's platforms share these for the codes below
+            // only on Linux; elsewhere we fall back to the ErrorKind mapping).
+            #[cfg(target_os = "linux")]
+            {
+                let by_errno = match n {
+                    111 => Some(ECONNREFUSED),
+                    104 => Some(ECONNRESET),
+                    103 => Some(ECONNABORTED),
+                    98 => Some(EADDRINUSE),
+                    99 => Some(EADDRNOTAVAIL),
+                    13 | 1 => Some(EACCES),
+                    32 => Some(EPIPE),
+                    110 => Some(ETIMEDOUT),
+                    101 => Some(ENETUNREACH),
+                    113 => Some(EHOSTUNREACH),
+                    107 => Some(ENOTCONN),
+                    24 => Some(EMFILE),
+                    23 => Some(ENFILE),
+                    105 => Some(ENOBUFS),
+                    97 => Some(EAFNOSUPPORT),
+                    22 => Some(EINVAL),
+                    _ => None,
+                };
+                if let Some(code) = by_errno {
+                    return code;
+                }
+            }
+            let _ = n;
+        }
+        match err.kind() {
+            io::ErrorKind::ConnectionRefused => ECONNREFUSED,
+            io::ErrorKind::ConnectionReset => ECONNRESET,
+            io::ErrorKind::ConnectionAborted => ECONNABORTED,
+            io::ErrorKind::AddrInUse => EADDRINUSE,
+            io::ErrorKind::AddrNotAvailable => EADDRNOTAVAIL,
+            io::ErrorKind::PermissionDenied => EACCES,
+            io::ErrorKind::BrokenPipe => EPIPE,
+            io::ErrorKind::TimedOut => ETIMEDOUT,
+            io::ErrorKind::NotConnected => ENOTCONN,
+            io::ErrorKind::HostUnreachable => EHOSTUNREACH,
+            io::ErrorKind::NetworkUnreachable => ENETUNREACH,
+            io::ErrorKind::InvalidInput => EINVAL,
+            _ => UNKNOWN,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A nodenet error: Node's `err.code`, `err.syscall`, `err.address`,
+/// `err.port` and message, with the OS error as its source.
+///
+/// Cheap to clone (the OS error is shared), `Send + Sync`, so it can be kept
+/// in an error history or returned from [`run`](crate::run).
+///
+/// # Examples
+///
+/// ```
+/// use nodenet::{tcp, ErrorCode};
+/// let err = tcp::connect(70000, "127.0.0.1", |_: &nodenet::Socket| {}).unwrap_err();
+/// assert_eq!(err.code(), "ERR_SOCKET_BAD_PORT");
+/// assert_eq!(err.kind(), ErrorCode::ErrSocketBadPort);
+/// ```
+#[derive(Clone)]
+pub struct Error {
+    kind: ErrorCode,
+    message: String,
+    syscall: Option<&'static str>,
+    address: Option<String>,
+    port: Option<u16>,
+    hostname: Option<String>,
+    source: Option<Arc<io::Error>>,
+}
+
+impl Error {
+    /// An error with Node's code and message and nothing else.
+    pub fn new(kind: ErrorCode, message: impl Into<String>) -> Error {
+        Error {
+            kind,
+            message: message.into(),
+            syscall: None,
+            address: None,
+            port: None,
+            hostname: None,
+            source: None,
+        }
+    }
+
+    /// A system error from `syscall`, formatted as Node does:
+    /// `"<syscall> <CODE>"`, plus `" <address>:<port>"` when an address is given.
+    pub fn from_io(err: io::Error, syscall: &'static str, addr: Option<SocketAddr>) -> Error {
+        let kind = ErrorCode::from_io(&err);
+        let code = if kind == ErrorCode::UNKNOWN {
+            format!("UNKNOWN ({err})")
+        } else {
+            kind.as_str().to_string()
+        };
+        let mut message = format!("{syscall} {code}");
+        if syscall == "listen" && kind == ErrorCode::EADDRINUSE {
+            message.push_str(": address already in use");
+        }
+        let (address, port) = match addr {
+            Some(a) => {
+                let ip = a.ip().to_string();
+                message.push_str(&format!(" {}:{}", ip, a.port()));
+                (Some(ip), Some(a.port()))
+            }
+            None => (None, None),
+        };
+        Error {
+            kind,
+            message,
+            syscall: Some(syscall),
+            address,
+            port,
+            hostname: None,
+            source: Some(Arc::new(err)),
+        }
+    }
+
+    /// A name resolution failure: `getaddrinfo ENOTFOUND <host>`, with
+    /// `hostname()` set and no address or port (as in Node).
+    pub(crate) fn lookup(err: Option<io::Error>, host: &str) -> Error {
+        let kind = match &err {
+            Some(e) if e.kind() == io::ErrorKind::WouldBlock => ErrorCode::EAI_AGAIN,
+            _ => ErrorCode::ENOTFOUND,
+        };
+        Error {
+            kind,
+            message: format!("getaddrinfo {} {host}", kind.as_str()),
+            syscall: Some("getaddrinfo"),
+            address: None,
+            port: None,
+            hostname: Some(host.to_string()),
+            source: err.map(Arc::new),
+        }
+    }
+
+    /// Adds the local end of a failed connect, as Node does:
+    /// `" - Local (addr:port)"`.
+    pub(crate) fn with_local(mut self, local: SocketAddr) -> Error {
+        self.message
+            .push_str(&format!(" - Local ({}:{})", local.ip(), local.port()));
+        self
+    }
+
+    pub(crate) fn bad_port(what: impl fmt::Display) -> Error {
+        Error::new(
+            ErrorCode::ErrSocketBadPort,
+            format!("Port should be >= 0 and < 65536. Received {what}."),
+        )
+    }
+
+    pub(crate) fn write_after_end() -> Error {
+        Error::new(ErrorCode::ErrStreamWriteAfterEnd, "write after end")
+    }
+
+    pub(crate) fn destroyed(op: &str) -> Error {
+        Error::new(
+            ErrorCode::ErrStreamDestroyed,
+            format!("Cannot call {op} after a stream was destroyed"),
+        )
+    }
+
+    pub(crate) fn ended_by_peer() -> Error {
+        Error::new(ErrorCode::EPIPE, "This socket has been ended by the other party")
+    }
+
+    /// Node's `err.code`: `"ECONNREFUSED"`, `"ERR_STREAM_WRITE_AFTER_END"`, ...
+    pub fn code(&self) -> &'static str {
+        self.kind.as_str()
+    }
+
+    /// The code as an enum, for `match`.
+    pub fn kind(&self) -> ErrorCode {
+        self.kind
+    }
+
+    /// The human message, as Node formats `err.message`.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The failing system call (`"connect"`, `"read"`, `"write"`, `"listen"`,
+    /// `"bind"`, `"getaddrinfo"`), for system errors.
+    pub fn syscall(&self) -> Option<&'static str> {
+        self.syscall
+    }
+
+    /// Node's `err.errno`: the negative libuv error number (e.g. -111 for
+    /// ECONNREFUSED on Linux), for system errors.
+    pub fn errno(&self) -> Option<i32> {
+        if self.syscall.is_none() {
+            return None;
+        }
+        match self.kind.errno() {
+            Some(n) => Some(-n),
+            None => self
+                .source
+                .as_ref()
+                .and_then(|e| e.raw_os_error())
+                .map(|n| -n),
+        }
+    }
+
+    /// The remote (or bound) address involved, as Node's `err.address`.
+    pub fn address(&self) -> Option<&str> {
+        self.address.as_deref()
+    }
+
+    /// The port involved, as Node's `err.port`.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// The host name that failed to resolve, as Node's `err.hostname`.
+    pub fn hostname(&self) -> Option<&str> {
+        self.hostname.as_deref()
+    }
+
+    /// The OS error behind a system error.
+    pub fn io_error(&self) -> Option<&io::Error> {
+        self.source.as_deref()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("code", &self.code()).field("message", &self.message);
+        if let Some(s) = self.syscall {
+            d.field("syscall", &s);
+        }
+        if let Some(a) = &self.address {
+            d.field("address", a);
+        }
+        if let Some(p) = self.port {
+            d.field("port", &p);
+        }
+        if let Some(h) = &self.hostname {
+            d.field("hostname", h);
+        }
+        d.finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<io::Error> for Error {
+    /// An OS error with no syscall context (message `"<CODE>"`).
+    fn from(err: io::Error) -> Error {
+        let kind = ErrorCode::from_io(&err);
+        Error {
+            kind,
+            message: format!("{} ({err})", kind.as_str()),
+            syscall: None,
+            address: None,
+            port: None,
+            hostname: None,
+            source: Some(Arc::new(err)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_refused_reads_like_node() {
+        let addr: SocketAddr = "127.0.0.1:4242".parse().unwrap();
+        let io = io::Error::from(io::ErrorKind::ConnectionRefused);
+        let err = Error::from_io(io, "connect", Some(addr));
+        assert_eq!(err.code(), "ECONNREFUSED");
+        assert_eq!(err.message(), "connect ECONNREFUSED 127.0.0.1:4242");
+        assert_eq!(err.syscall(), Some("connect"));
+        assert_eq!(err.address(), Some("127.0.0.1"));
+        assert_eq!(err.port(), Some(4242));
+        assert_eq!(err.errno(), Some(-111));
+        assert!(std::error::Error::source(&err).is_some());
+    }
+
+    #[test]
+    fn listen_in_use_reads_like_node() {
+        let addr: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        let io = io::Error::from_raw_os_error(98);
+        let err = Error::from_io(io, "listen", Some(addr));
+        assert_eq!(err.code(), "EADDRINUSE");
+        assert_eq!(
+            err.message(),
+            "listen EADDRINUSE: address already in use 127.0.0.1:80"
+        );
+    }
+
+    #[test]
+    fn lookup_failure_has_hostname_and_no_address() {
+        let err = Error::lookup(None, "something.invalid");
+        assert_eq!(err.code(), "ENOTFOUND");
+        assert_eq!(err.message(), "getaddrinfo ENOTFOUND something.invalid");
+        assert_eq!(err.hostname(), Some("something.invalid"));
+        assert_eq!(err.address(), None);
+        assert_eq!(err.port(), None);
+    }
+
+    #[test]
+    fn api_errors_have_no_errno() {
+        let err = Error::write_after_end();
+        assert_eq!(err.code(), "ERR_STREAM_WRITE_AFTER_END");
+        assert_eq!(err.errno(), None);
+        assert_eq!(err.to_string(), "write after end");
+    }
+
+    #[test]
+    fn error_is_send_sync() {
+        fn check<T: Send + Sync + Clone + 'static>() {}
+        check::<Error>();
+    }
+}

@@ -1,0 +1,411 @@
+//! The per-thread event loop: `mio::Poll`, the handle slabs, the deferred
+//! queues, and the phases of one turn.
+//!
+//! All loop state sits in one thread-local `RefCell<Core>`. Every API call
+//! borrows it for the length of the call and never calls user code while
+//! borrowed; the loop takes what it is about to run (a listener snapshot, a
+//! callback) out of the state, releases the borrow, then runs it. That is
+//! what makes every API call legal from inside every callback.
+//!
+//! One turn, in Node's order:
+//! 1. timers: user timers that are due, then inactivity timeouts;
+//! 2. poll: wait for readiness (not at all if work is queued), then dispatch
+//!    every event: accept, connect completion, read, flush;
+//! 3. reads carried over: sockets resumed, or cut off by the per-turn cap;
+//! 4. check: `set_immediate` callbacks queued before this phase;
+//! 5. close: `'close'` for every handle destroyed so far, then their slots
+//!    are freed, so a key is never reused within the batch that saw it die.
+//!
+//! The `next_tick` queue (user ticks and deferred events such as `'error'`
+//! after `destroy(err)`) is drained after every callback the loop runs.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use mio::{Events, Poll, Token, Waker};
+use slab::Slab;
+
+use crate::error::{Error, ErrorCode};
+use crate::handle::{Generations, Key};
+use crate::tcp::server::{self, ServerState, ServerTick};
+use crate::tcp::socket::{self, SocketState, SocketTick, WriteCb};
+use crate::timer::user::{Immediates, Timers};
+use crate::timer::wheel::Wheel;
+
+/// Tokens at or above this mark are servers; below, sockets.
+pub(crate) const SERVER_TOKEN: usize = 1 << (usize::BITS - 2);
+const WAKER_TOKEN: Token = Token(usize::MAX);
+
+/// Size of the loop-wide read buffer; one read takes at most this much.
+pub(crate) const READ_BUFFER: usize = 64 * 1024;
+/// Below this much room, the read buffer is renewed before the next read.
+const READ_BUFFER_MIN: usize = 16 * 1024;
+/// Bytes read from one socket in one turn before others get their turn.
+pub(crate) const READ_CAP_PER_TURN: usize = 256 * 1024;
+
+/// Resolution of the inactivity wheel: timeouts are whole seconds and fire
+/// within this much of their deadline.
+const WHEEL_RESOLUTION_MS: u64 = 250;
+const WHEEL_SLOTS: usize = 256;
+
+type Task = Box<dyn FnOnce()>;
+pub(crate) type RemoteTask = Box<dyn FnOnce() + Send>;
+
+/// Work deferred to the next tick.
+pub(crate) enum Tick {
+    Call(Task),
+    Socket(Key, SocketTick),
+    WriteDone(Key, WriteCb, Option<Error>),
+    Server(Key, ServerTick),
+}
+
+/// What other threads share with the loop: posted closures, the waker, the
+/// stop flag.
+pub(crate) struct Remote {
+    pub(crate) queue: Mutex<Vec<RemoteTask>>,
+    pub(crate) waker: Waker,
+    pub(crate) stop: AtomicBool,
+}
+
+impl Remote {
+    pub(crate) fn post(&self, task: RemoteTask) {
+        self.queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(task);
+        // A failed wake (the loop's epoll gone) leaves the task queued for a
+        // later run(); nothing else can be done from this thread.
+        let _ = self.waker.wake();
+    }
+}
+
+pub(crate) struct Core {
+    pub(crate) poll: Poll,
+    events: Option<Events>,
+    pub(crate) gens: Generations,
+    pub(crate) sockets: Slab<SocketState>,
+    pub(crate) servers: Slab<ServerState>,
+    pub(crate) timers: Timers<Box<dyn FnMut()>>,
+    pub(crate) immediates: Immediates<Task>,
+    pub(crate) ticks: VecDeque<Tick>,
+    pub(crate) wheel: Wheel<Key>,
+    /// Scratch for the wheel's due entries, kept to avoid an allocation per
+    /// expiry.
+    wheel_due: Vec<(Key, u64)>,
+    pub(crate) read_buf: BytesMut,
+    /// Sockets to read this turn without a readiness event (resumed, or cut
+    /// off by the per-turn cap last turn).
+    pub(crate) pending_reads: VecDeque<Key>,
+    /// Sockets destroyed and awaiting the close phase.
+    pub(crate) closing: Vec<Key>,
+    start: Instant,
+    pub(crate) now_ms: u64,
+    pub(crate) unhandled: Option<Error>,
+    pub(crate) remote: Arc<Remote>,
+    pub(crate) spare_fd: Option<File>,
+}
+
+impl Core {
+    fn new() -> Core {
+        let poll = Poll::new().unwrap_or_else(|e| {
+            panic!("nodenet: cannot create the event loop's poll instance: {e}")
+        });
+        let waker = Waker::new(poll.registry(), WAKER_TOKEN)
+            .unwrap_or_else(|e| panic!("nodenet: cannot create the event loop's waker: {e}"));
+        Core {
+            poll,
+            events: Some(Events::with_capacity(1024)),
+            gens: Generations::default(),
+            sockets: Slab::new(),
+            servers: Slab::new(),
+            timers: Timers::default(),
+            immediates: Immediates::default(),
+            ticks: VecDeque::new(),
+            wheel: Wheel::new(WHEEL_RESOLUTION_MS, WHEEL_SLOTS, 0),
+            wheel_due: Vec::new(),
+            read_buf: BytesMut::new(),
+            pending_reads: VecDeque::new(),
+            closing: Vec::new(),
+            start: Instant::now(),
+            now_ms: 0,
+            unhandled: None,
+            remote: Arc::new(Remote {
+                queue: Mutex::new(Vec::new()),
+                waker,
+                stop: AtomicBool::new(false),
+            }),
+            spare_fd: File::open("/dev/null").ok(),
+        }
+    }
+
+    pub(crate) fn update_now(&mut self) -> u64 {
+        self.now_ms = self.start.elapsed().as_millis() as u64;
+        self.now_ms
+    }
+
+    /// Records an `'error'` nobody listened to; `run()` returns the first.
+    pub(crate) fn unhandled_error(&mut self, err: Error) {
+        if self.unhandled.is_none() {
+            self.unhandled = Some(err);
+        }
+    }
+
+    /// Whether anything keeps the loop running.
+    fn alive(&self) -> bool {
+        !self.ticks.is_empty()
+            || self.immediates.refd() > 0
+            || self.timers.refd() > 0
+            || !self.pending_reads.is_empty()
+            || !self.closing.is_empty()
+            || !self
+                .remote
+                .queue
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty()
+            || self.servers.iter().any(|(_, s)| s.keeps_alive())
+            || self.sockets.iter().any(|(_, s)| s.keeps_alive())
+    }
+
+    /// How long the poll phase may block.
+    fn poll_timeout(&mut self, until: Option<u64>) -> Option<Duration> {
+        if !self.ticks.is_empty()
+            || self.immediates.queued() > 0
+            || !self.pending_reads.is_empty()
+            || !self.closing.is_empty()
+        {
+            return Some(Duration::ZERO);
+        }
+        let mut next = self.timers.next_deadline();
+        for t in [self.wheel.next_wakeup_ms(), until].into_iter().flatten() {
+            next = Some(next.map_or(t, |n: u64| n.min(t)));
+        }
+        next.map(|t| Duration::from_millis(t.saturating_sub(self.now_ms)))
+    }
+
+    /// Makes sure the loop-wide read buffer has room for a full read.
+    pub(crate) fn read_room(&mut self) -> &mut BytesMut {
+        if self.read_buf.len() < READ_BUFFER_MIN {
+            self.read_buf.clear();
+            // Reclaims the old allocation when every chunk split from it has
+            // been dropped; allocates a new one otherwise.
+            self.read_buf.reserve(READ_BUFFER);
+            self.read_buf.resize(READ_BUFFER, 0);
+        }
+        &mut self.read_buf
+    }
+
+    pub(crate) fn new_generation(&mut self) -> u32 {
+        self.gens.next()
+    }
+}
+
+thread_local! {
+    static CORE: RefCell<Core> = RefCell::new(Core::new());
+    static RUNNING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with the loop state borrowed. `f` must not call user code.
+pub(crate) fn with<R>(f: impl FnOnce(&mut Core) -> R) -> R {
+    CORE.with(|c| f(&mut c.borrow_mut()))
+}
+
+pub(crate) fn defer(tick: Tick) {
+    with(|c| c.ticks.push_back(tick));
+}
+
+/// Runs every queued tick, including ones queued while running.
+fn drain_ticks() {
+    while let Some(tick) = with(|c| c.ticks.pop_front()) {
+        match tick {
+            Tick::Call(f) => f(),
+            Tick::Socket(key, t) => socket::run_tick(key, t),
+            Tick::WriteDone(key, cb, err) => socket::run_write_cb(key, cb, err),
+            Tick::Server(key, t) => server::run_tick(key, t),
+        }
+    }
+}
+
+/// After each callback: drain ticks, then stop with an unhandled error.
+fn settle() -> Result<(), Error> {
+    drain_ticks();
+    match with(|c| c.unhandled.take()) {
+        Some(err) => Err(err),
+        None => Ok(()),
+    }
+}
+
+fn run_timers() -> Result<(), Error> {
+    let now = with(|c| c.now_ms);
+    while let Some((key, mut cb)) = with(|c| c.timers.pop_due(now)) {
+        cb();
+        let leftover = with(|c| c.timers.finish(key, cb, now));
+        drop(leftover);
+        settle()?;
+    }
+    let mut due = with(|c| {
+        let mut due = std::mem::take(&mut c.wheel_due);
+        c.wheel.expire(now, &mut due);
+        due
+    });
+    for (key, deadline) in due.drain(..) {
+        if with(|c| socket::check_timeout(c, key, deadline)) {
+            socket::emit_timeout(key);
+            settle()?;
+        }
+    }
+    with(|c| c.wheel_due = due);
+    Ok(())
+}
+
+fn run_posted() -> Result<(), Error> {
+    let remote = with(|c| c.remote.clone());
+    let tasks = std::mem::take(&mut *remote.queue.lock().unwrap_or_else(|p| p.into_inner()));
+    for task in tasks {
+        task();
+        settle()?;
+    }
+    Ok(())
+}
+
+fn poll_io(timeout: Option<Duration>) -> Result<(), Error> {
+    let mut events = with(|c| c.events.take()).unwrap_or_else(|| Events::with_capacity(1024));
+    let polled = with(|c| c.poll.poll(&mut events, timeout));
+    if let Err(e) = polled {
+        with(|c| c.events = Some(events));
+        if e.kind() == io::ErrorKind::Interrupted {
+            return Ok(());
+        }
+        return Err(Error::from_io(e, "epoll_wait", None));
+    }
+    with(|c| c.update_now());
+    let mut result = Ok(());
+    for event in events.iter() {
+        let token = event.token();
+        if token == WAKER_TOKEN {
+            continue;
+        }
+        if token.0 >= SERVER_TOKEN {
+            server::on_ready(token.0 - SERVER_TOKEN);
+        } else {
+            socket::on_ready(token.0, event);
+        }
+        if let Err(e) = settle() {
+            result = Err(e);
+            break;
+        }
+    }
+    with(|c| c.events = Some(events));
+    result?;
+    run_posted()
+}
+
+fn run_pending_reads() -> Result<(), Error> {
+    let n = with(|c| c.pending_reads.len());
+    for _ in 0..n {
+        let Some(key) = with(|c| c.pending_reads.pop_front()) else {
+            break;
+        };
+        socket::read_pending(key);
+        settle()?;
+    }
+    Ok(())
+}
+
+fn run_immediates() -> Result<(), Error> {
+    let n = with(|c| c.immediates.queued());
+    for _ in 0..n {
+        let Some(f) = with(|c| c.immediates.pop()) else {
+            break;
+        };
+        f();
+        settle()?;
+    }
+    Ok(())
+}
+
+fn run_close_phase() -> Result<(), Error> {
+    let closing = with(|c| std::mem::take(&mut c.closing));
+    for key in closing {
+        socket::emit_close(key);
+        settle()?;
+    }
+    Ok(())
+}
+
+/// One turn of the loop. `until` bounds how long the poll may block.
+fn turn(until: Option<u64>) -> Result<(), Error> {
+    with(|c| c.update_now());
+    settle()?;
+    run_timers()?;
+    let timeout = with(|c| c.poll_timeout(until));
+    poll_io(timeout)?;
+    run_pending_reads()?;
+    run_immediates()?;
+    run_close_phase()
+}
+
+struct RunGuard;
+
+impl RunGuard {
+    fn enter() -> Result<RunGuard, Error> {
+        if RUNNING.with(|r| r.replace(true)) {
+            return Err(Error::new(
+                ErrorCode::ErrInvalidArgValue,
+                "the event loop is already running on this thread (run() called from a callback)",
+            ));
+        }
+        Ok(RunGuard)
+    }
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        RUNNING.with(|r| r.set(false));
+    }
+}
+
+fn stop_requested() -> bool {
+    with(|c| c.remote.stop.swap(false, Ordering::SeqCst))
+}
+
+/// Runs the loop until `done` says so, nothing keeps it alive, `limit`
+/// passes or a stop is requested. Returns whether `done` said so.
+pub(crate) fn run_loop(
+    limit: Option<Duration>,
+    mut done: impl FnMut() -> bool,
+) -> Result<bool, Error> {
+    let _guard = RunGuard::enter()?;
+    let until = limit.map(|d| with(|c| c.update_now()) + d.as_millis() as u64);
+    loop {
+        if done() {
+            return Ok(true);
+        }
+        if !with(|c| c.alive()) || stop_requested() {
+            return Ok(false);
+        }
+        if let Some(u) = until {
+            if with(|c| c.update_now()) >= u {
+                return Ok(false);
+            }
+        }
+        turn(until)?;
+    }
+}
+
+/// The thread's loop handle for other threads.
+pub(crate) fn remote() -> Arc<Remote> {
+    with(|c| c.remote.clone())
+}
+
+/// Runs `f` on the next tick.
+pub(crate) fn next_tick(f: impl FnOnce() + 'static) {
+    defer(Tick::Call(Box::new(f)));
+}
+

@@ -1,0 +1,165 @@
+//! Node.js's `net` module for Rust.
+//!
+//! `tcp::create_server` and `tcp::connect` return small `Copy` handles with
+//! Node's events (`.on("data" | "end" | "close" | "drain" | "timeout" |
+//! "error" | ...)`), write queues that signal `'drain'`, `pause()` /
+//! `resume()`, and inactivity timeouts, all on one single-threaded
+//! [mio](https://docs.rs/mio) event loop per thread. A JavaScript socket
+//! program ports line by line:
+//!
+//! ```
+//! use nodenet::{tcp, Bytes, Server, ServerOptions, Socket};
+//!
+//! // An echo server...
+//! let server = tcp::create_server(ServerOptions::default(), |_: &Server, socket: &Socket| {
+//!     socket.on("data", |s: &Socket, chunk: &Bytes| {
+//!         s.write(chunk);
+//!     });
+//! });
+//! server.listen(0, "127.0.0.1")?;
+//! let port = server.address().unwrap().port();
+//!
+//! // ...and a client that sends one line, prints the echo and hangs up.
+//! tcp::connect(port, "127.0.0.1", |s: &Socket| {
+//!     s.write("hello\n");
+//! })?
+//! .on("data", move |s: &Socket, chunk: &Bytes| {
+//!     assert_eq!(&chunk[..], b"hello\n");
+//!     s.end();
+//!     server.close();
+//! });
+//!
+//! nodenet::run()?; // until nothing is left: like Node's process exit
+//! # Ok::<(), nodenet::Error>(())
+//! ```
+//!
+//! # The model
+//!
+//! - Each thread has one loop; the free functions use it. [`run`] runs it
+//!   until no ref'd handle, timer or callback is left, [`run_for`] and
+//!   [`run_until`] for code that waits.
+//! - Handles ([`Socket`], [`Server`], [`Timer`]) are a slab key plus a
+//!   generation: capture them in any closure; a handle whose socket is gone
+//!   is detected, and calls on it are harmless no-ops.
+//! - Listeners get the handle first, then the event's payload. Event names
+//!   and closure shapes are checked where the listener is registered.
+//! - No callback ever runs inside an API call: errors, `'drain'`, write
+//!   callbacks and `'close'` come on a later turn, as in Node.
+//! - An `'error'` nobody listens to is not lost: [`run`] returns it.
+
+#![deny(missing_docs)]
+#![warn(rust_2018_idioms)]
+#![forbid(unsafe_code)]
+
+mod dns;
+mod emitter;
+mod error;
+mod event_loop;
+mod handle;
+pub mod tcp;
+mod timer;
+mod write_queue;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use bytes::Bytes;
+pub use emitter::{Listener, ListenerId, Payload, Shape};
+pub use error::{Error, ErrorCode};
+pub use tcp::{
+    ConnectOptions, DropInfo, IntoPort, ListenOptions, Lookup, ReadyState, Server, ServerOptions,
+    Socket, SocketOptions, WriteData,
+};
+pub use timer::{
+    clear_immediate, clear_interval, clear_timeout, next_tick, set_immediate, set_interval,
+    set_timeout, Timer,
+};
+
+/// Runs this thread's loop until nothing keeps it alive: no listening
+/// server, active socket, pending timer or queued callback (ref'd ones).
+///
+/// # Errors
+///
+/// The first `'error'` emitted with no `'error'` listener (where Node would
+/// crash the process); the loop stops there and can be run again. Also
+/// refuses to run from inside one of its own callbacks.
+pub fn run() -> Result<(), Error> {
+    event_loop::run_loop(None, || false).map(|_| ())
+}
+
+/// Runs the loop for at most `duration` (less if nothing keeps it alive).
+///
+/// # Errors
+///
+/// As [`run`].
+pub fn run_for(duration: Duration) -> Result<(), Error> {
+    event_loop::run_loop(Some(duration), || false).map(|_| ())
+}
+
+/// Runs the loop until `done()` returns `true` (checked before every turn);
+/// returns `false` if the loop ran out of work first.
+///
+/// # Errors
+///
+/// As [`run`].
+pub fn run_until(done: impl FnMut() -> bool) -> Result<bool, Error> {
+    event_loop::run_loop(None, done)
+}
+
+/// [`run_until`] bounded by `timeout`: `false` if it passed (or the loop ran
+/// out of work) before `done()` said so.
+///
+/// # Errors
+///
+/// As [`run`].
+pub fn run_until_timeout(timeout: Duration, done: impl FnMut() -> bool) -> Result<bool, Error> {
+    event_loop::run_loop(Some(timeout), done)
+}
+
+/// A `Send + Sync + Clone` handle on a thread's loop, for other threads:
+/// post closures into it, or ask it to stop.
+///
+/// # Examples
+///
+/// ```
+/// let handle = nodenet::handle();
+/// let keepalive = nodenet::set_interval(|| {}, 1000);
+/// std::thread::spawn(move || {
+///     handle.post(move || println!("on the loop thread"));
+///     handle.stop();
+/// });
+/// nodenet::run()?; // returns once stop() is seen
+/// nodenet::clear_interval(keepalive);
+/// # Ok::<(), nodenet::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct LoopHandle {
+    remote: Arc<event_loop::Remote>,
+}
+
+impl std::fmt::Debug for LoopHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LoopHandle")
+    }
+}
+
+impl LoopHandle {
+    /// Runs `f` on the loop's thread, on its next turn.
+    pub fn post(&self, f: impl FnOnce() + Send + 'static) {
+        self.remote.post(Box::new(f));
+    }
+
+    /// Makes the loop's `run*` call return at its next turn.
+    pub fn stop(&self) {
+        self.remote.stop.store(true, Ordering::SeqCst);
+        let _ = self.remote.waker.wake();
+    }
+}
+
+/// The handle of this thread's loop.
+pub fn handle() -> LoopHandle {
+    LoopHandle {
+        remote: event_loop::remote(),
+    }
+}

@@ -1,0 +1,450 @@
+//! Node's `net` for TCP: [`create_server`], [`connect`],
+//! [`create_connection`], and their options.
+
+use std::net::{IpAddr, SocketAddr};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::error::{Error, ErrorCode};
+
+pub(crate) mod server;
+pub(crate) mod socket;
+
+pub use server::Server;
+pub use socket::{ReadyState, Socket, DEFAULT_HIGH_WATER_MARK};
+
+/// Options of [`create_server`]; every accepted socket inherits them.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Keep accepted sockets writable after the peer's FIN (default
+    /// `false`: our side ends too, once queued writes are flushed).
+    pub allow_half_open: bool,
+    /// Start accepted sockets paused: no reading until `resume()`.
+    pub pause_on_connect: bool,
+    /// Disable Nagle's algorithm on accepted sockets.
+    pub no_delay: bool,
+    /// Enable TCP keep-alive on accepted sockets.
+    pub keep_alive: bool,
+    /// Idle time before the first keep-alive probe, in ms (floored to
+    /// whole seconds; 0 keeps the system default).
+    pub keep_alive_initial_delay: u64,
+    /// High-water mark of accepted sockets' write queue and read buffer
+    /// (default [`DEFAULT_HIGH_WATER_MARK`]).
+    pub high_water_mark: Option<usize>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            allow_half_open: false,
+            pause_on_connect: false,
+            no_delay: false,
+            keep_alive: false,
+            keep_alive_initial_delay: 0,
+            high_water_mark: None,
+        }
+    }
+}
+
+impl ServerOptions {
+    pub(crate) fn socket_options(&self) -> SocketOptions {
+        SocketOptions {
+            allow_half_open: self.allow_half_open,
+            no_delay: self.no_delay,
+            keep_alive: self.keep_alive,
+            keep_alive_initial_delay: self.keep_alive_initial_delay,
+            high_water_mark: self.high_water_mark,
+        }
+    }
+}
+
+/// Options of [`Socket::new`].
+#[derive(Debug, Clone, Default)]
+pub struct SocketOptions {
+    /// Stay writable after the peer's FIN (default `false`).
+    pub allow_half_open: bool,
+    /// Disable Nagle's algorithm once connected.
+    pub no_delay: bool,
+    /// Enable TCP keep-alive once connected.
+    pub keep_alive: bool,
+    /// Idle time before the first keep-alive probe, in ms (floored to
+    /// whole seconds).
+    pub keep_alive_initial_delay: u64,
+    /// High-water mark of the write queue and read buffer (default
+    /// [`DEFAULT_HIGH_WATER_MARK`]).
+    pub high_water_mark: Option<usize>,
+}
+
+/// Options of [`create_connection`]: where to connect, and the socket's
+/// options.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// The port to connect to (required; 0 is refused).
+    pub port: u16,
+    /// Host name or IP literal (default `"localhost"`).
+    pub host: String,
+    /// Bind to this local address before connecting.
+    pub local_address: Option<IpAddr>,
+    /// Bind to this local port before connecting.
+    pub local_port: Option<u16>,
+    /// Inactivity timeout in ms, set before connecting (so it covers name
+    /// resolution and the handshake); see [`Socket::set_timeout`].
+    pub timeout: Option<u64>,
+    /// The socket's own options.
+    pub socket: SocketOptions,
+}
+
+/// Options of [`Server::listen_with`].
+#[derive(Debug, Clone)]
+pub struct ListenOptions {
+    /// The port; 0 picks a free one.
+    pub port: u16,
+    /// Host name or IP literal; `None` or empty means every interface.
+    pub host: Option<String>,
+    /// Length of the queue of connections not yet accepted (default 511,
+    /// as in Node).
+    pub backlog: u32,
+    /// On `::`, accept IPv6 only (no IPv4-mapped connections).
+    pub ipv6_only: bool,
+    /// Set `SO_REUSEPORT`, so that several loops can listen on one port.
+    pub reuse_port: bool,
+}
+
+impl ListenOptions {
+    /// Listen on `port`, every interface, backlog 511.
+    pub fn new(port: u16) -> ListenOptions {
+        ListenOptions {
+            port,
+            host: None,
+            backlog: 511,
+            ipv6_only: false,
+            reuse_port: false,
+        }
+    }
+
+    /// Sets the host.
+    pub fn host(mut self, host: &str) -> ListenOptions {
+        self.host = (!host.is_empty()).then(|| host.to_string());
+        self
+    }
+
+    /// Sets the backlog.
+    pub fn backlog(mut self, backlog: u32) -> ListenOptions {
+        self.backlog = backlog;
+        self
+    }
+
+    /// Sets `ipv6_only`.
+    pub fn ipv6_only(mut self, ipv6_only: bool) -> ListenOptions {
+        self.ipv6_only = ipv6_only;
+        self
+    }
+
+    /// Sets `reuse_port`.
+    pub fn reuse_port(mut self, reuse_port: bool) -> ListenOptions {
+        self.reuse_port = reuse_port;
+        self
+    }
+}
+
+/// What `'drop'` reports about a connection refused by `max_connections`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DropInfo {
+    /// Our end of the dropped connection.
+    pub local: Option<SocketAddr>,
+    /// The peer's end.
+    pub remote: SocketAddr,
+}
+
+/// What `'lookup'` reports: the address a host name resolved to, or why it
+/// did not.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    /// The resolution error, if it failed.
+    pub error: Option<Error>,
+    /// The first address, if it succeeded.
+    pub address: Option<IpAddr>,
+    /// The host name looked up.
+    pub host: String,
+}
+
+impl Lookup {
+    /// 4 or 6 for the resolved address, as Node's `family` argument.
+    pub fn family(&self) -> Option<u8> {
+        self.address.map(|a| if a.is_ipv4() { 4 } else { 6 })
+    }
+}
+
+/// A port argument: a number or a numeric string (decimal or `0x` hex), as
+/// Node accepts. Anything else is `ERR_SOCKET_BAD_PORT`.
+pub trait IntoPort {
+    /// The port, checked to be in 0..=65535.
+    ///
+    /// # Errors
+    ///
+    /// `ERR_SOCKET_BAD_PORT` when out of range or not a number.
+    fn into_port(self) -> Result<u16, Error>;
+}
+
+impl IntoPort for u16 {
+    fn into_port(self) -> Result<u16, Error> {
+        Ok(self)
+    }
+}
+
+macro_rules! int_port {
+    ($($t:ty),*) => {$(
+        impl IntoPort for $t {
+            fn into_port(self) -> Result<u16, Error> {
+                u16::try_from(self).map_err(|_| Error::bad_port(self))
+            }
+        }
+    )*};
+}
+int_port!(u8, i8, i16, u32, i32, u64, i64, usize, isize);
+
+impl IntoPort for &str {
+    fn into_port(self) -> Result<u16, Error> {
+        let t = self.trim();
+        let parsed = if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+            u64::from_str_radix(hex, 16).ok()
+        } else if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+            t.parse::<u64>().ok()
+        } else {
+            None
+        };
+        match parsed {
+            Some(n) if n <= 65535 => Ok(n as u16),
+            _ => Err(Error::bad_port(format!("'{self}'"))),
+        }
+    }
+}
+
+impl IntoPort for String {
+    fn into_port(self) -> Result<u16, Error> {
+        self.as_str().into_port()
+    }
+}
+
+/// Data `write()` accepts: bytes or text, owned or borrowed.
+///
+/// Owned buffers (`Bytes`, `Vec<u8>`, `String`) are queued without a copy;
+/// borrowed ones are copied only for the part the kernel did not take at
+/// once.
+pub trait WriteData {
+    /// The bytes to send.
+    fn as_slice(&self) -> &[u8];
+    /// The bytes from `offset` on, as an owned buffer to queue.
+    fn into_bytes_from(self, offset: usize) -> Bytes;
+}
+
+impl WriteData for Bytes {
+    fn as_slice(&self) -> &[u8] {
+        self
+    }
+    fn into_bytes_from(self, offset: usize) -> Bytes {
+        self.slice(offset..)
+    }
+}
+
+impl WriteData for &Bytes {
+    fn as_slice(&self) -> &[u8] {
+        self
+    }
+    fn into_bytes_from(self, offset: usize) -> Bytes {
+        self.slice(offset..)
+    }
+}
+
+impl WriteData for BytesMut {
+    fn as_slice(&self) -> &[u8] {
+        self
+    }
+    fn into_bytes_from(self, offset: usize) -> Bytes {
+        self.freeze().slice(offset..)
+    }
+}
+
+impl WriteData for Vec<u8> {
+    fn as_slice(&self) -> &[u8] {
+        self
+    }
+    fn into_bytes_from(self, offset: usize) -> Bytes {
+        Bytes::from(self).slice(offset..)
+    }
+}
+
+impl WriteData for String {
+    fn as_slice(&self) -> &[u8] {
+        self.as_bytes()
+    }
+    fn into_bytes_from(self, offset: usize) -> Bytes {
+        Bytes::from(self).slice(offset..)
+    }
+}
+
+impl WriteData for &[u8] {
+    fn as_slice(&self) -> &[u8] {
+        self
+    }
+    fn into_bytes_from(self, offset: usize) -> Bytes {
+        Bytes::copy_from_slice(&self[offset..])
+    }
+}
+
+impl<const N: usize> WriteData for &[u8; N] {
+    fn as_slice(&self) -> &[u8] {
+        &self[..]
+    }
+    fn into_bytes_from(self, offset: usize) -> Bytes {
+        Bytes::copy_from_slice(&self[offset..])
+    }
+}
+
+impl WriteData for &str {
+    fn as_slice(&self) -> &[u8] {
+        self.as_bytes()
+    }
+    fn into_bytes_from(self, offset: usize) -> Bytes {
+        Bytes::copy_from_slice(&self.as_bytes()[offset..])
+    }
+}
+
+impl WriteData for &String {
+    fn as_slice(&self) -> &[u8] {
+        self.as_bytes()
+    }
+    fn into_bytes_from(self, offset: usize) -> Bytes {
+        Bytes::copy_from_slice(&self.as_bytes()[offset..])
+    }
+}
+
+impl WriteData for &Vec<u8> {
+    fn as_slice(&self) -> &[u8] {
+        self
+    }
+    fn into_bytes_from(self, offset: usize) -> Bytes {
+        Bytes::copy_from_slice(&self[offset..])
+    }
+}
+
+/// Node's `net.createServer(options, connectionListener)`: a server whose
+/// `'connection'` listener is `on_connection`. Call
+/// [`listen`](Server::listen) to start it.
+///
+/// # Examples
+///
+/// ```
+/// use nodenet::{tcp, Server, ServerOptions, Socket};
+/// let server = tcp::create_server(ServerOptions::default(), |_: &Server, s: &Socket| {
+///     s.end_with("hello\n");
+/// });
+/// assert!(!server.listening());
+/// ```
+pub fn create_server(
+    options: ServerOptions,
+    on_connection: impl FnMut(&Server, &Socket) + 'static,
+) -> Server {
+    Server::create(options).on("connection", on_connection)
+}
+
+fn connect_port(port: impl IntoPort) -> Result<u16, Error> {
+    match port.into_port()? {
+        0 => Err(Error::new(
+            ErrorCode::ErrSocketBadPort,
+            "Port should be > 0 and < 65536. Received 0.",
+        )),
+        p => Ok(p),
+    }
+}
+
+/// Node's `net.connect(port, host, connectListener)`: a socket connecting
+/// to `host:port`, with `on_connect` as a once `'connect'` listener.
+///
+/// # Errors
+///
+/// `ERR_SOCKET_BAD_PORT` for a port outside 1..=65535. Connection failures
+/// (`ECONNREFUSED`, `ENOTFOUND`, ...) arrive as `'error'`, then
+/// `'close'(true)`.
+///
+/// # Examples
+///
+/// ```no_run
+/// use nodenet::{tcp, Socket};
+/// tcp::connect(7000, "127.0.0.1", |s: &Socket| {
+///     s.end_with("hello");
+/// })?;
+/// nodenet::run()?;
+/// # Ok::<(), nodenet::Error>(())
+/// ```
+pub fn connect(
+    port: impl IntoPort,
+    host: &str,
+    on_connect: impl FnMut(&Socket) + 'static,
+) -> Result<Socket, Error> {
+    let port = connect_port(port)?;
+    let socket = Socket::new(SocketOptions::default());
+    socket.once("connect", on_connect);
+    if let Err(e) = socket.connect_to(port, host, None) {
+        socket.destroy();
+        return Err(e);
+    }
+    Ok(socket)
+}
+
+/// Node's `net.createConnection(options)`: a socket with `options.socket`,
+/// its timeout set, connecting to `options.host:options.port`. Chain
+/// `.once("connect", ..)` for a connect listener.
+///
+/// # Errors
+///
+/// `ERR_SOCKET_BAD_PORT` for port 0.
+pub fn create_connection(options: ConnectOptions) -> Result<Socket, Error> {
+    let port = connect_port(options.port)?;
+    let local = match (options.local_address, options.local_port) {
+        (None, None) => None,
+        (ip, port) => Some(SocketAddr::new(
+            ip.unwrap_or_else(|| std::net::Ipv4Addr::UNSPECIFIED.into()),
+            port.unwrap_or(0),
+        )),
+    };
+    let socket = Socket::new(options.socket);
+    if let Some(ms) = options.timeout {
+        socket.set_timeout(ms);
+    }
+    if let Err(e) = socket.connect_to(port, &options.host, local) {
+        socket.destroy();
+        return Err(e);
+    }
+    Ok(socket)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_parse_like_node() {
+        assert_eq!(80u16.into_port().unwrap(), 80);
+        assert_eq!("8080".into_port().unwrap(), 8080);
+        assert_eq!("0x1f90".into_port().unwrap(), 8080);
+        assert_eq!(65535i64.into_port().unwrap(), 65535);
+        for bad in [-1i64, 65536, i64::MAX] {
+            assert_eq!(bad.into_port().unwrap_err().code(), "ERR_SOCKET_BAD_PORT");
+        }
+        for bad in ["", " ", "abc", "-1", "65536", "1.5"] {
+            assert_eq!(bad.into_port().unwrap_err().code(), "ERR_SOCKET_BAD_PORT", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn borrowed_data_copies_only_the_tail() {
+        let s = "hello";
+        assert_eq!(s.into_bytes_from(2), Bytes::from_static(b"llo"));
+        let owned = Bytes::from_static(b"abcdef");
+        let tail = owned.clone().into_bytes_from(3);
+        assert_eq!(tail, "def");
+        // Same allocation: a slice, not a copy.
+        assert_eq!(tail.as_ptr(), owned[3..].as_ptr());
+    }
+}

@@ -1,0 +1,569 @@
+//! `Server`: a listening socket's handle, the accept loop, the connection
+//! count behind `close()` and `max_connections`.
+
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use mio::net::TcpListener;
+use mio::{Interest, Token};
+
+use crate::emitter::{self, EventSpec, ListenerHost, Listeners, Payload, Shape};
+use crate::error::{Error, ErrorCode};
+use crate::event_loop::{self, with, Core, Tick, SERVER_TOKEN};
+use crate::handle::Key;
+use crate::tcp::socket::{self, Socket};
+use crate::tcp::{DropInfo, IntoPort, ListenOptions, ServerOptions};
+
+const EV_LISTENING: u8 = 0;
+const EV_CONNECTION: u8 = 1;
+const EV_CLOSE: u8 = 2;
+const EV_ERROR: u8 = 3;
+const EV_DROP: u8 = 4;
+
+const SERVER_EVENTS: &[EventSpec] = &[
+    EventSpec { name: "listening", shape: Shape::Unit },
+    EventSpec { name: "connection", shape: Shape::Socket },
+    EventSpec { name: "close", shape: Shape::Unit },
+    EventSpec { name: "error", shape: Shape::Error },
+    EventSpec { name: "drop", shape: Shape::Drop },
+];
+
+/// Deferred server work.
+pub(crate) enum ServerTick {
+    /// `'listening'` for the listen call with this sequence number.
+    Listening(u64),
+    Error(Error),
+    Close,
+}
+
+pub(crate) struct ServerState {
+    generation: u32,
+    listener: Option<TcpListener>,
+    pub(crate) listeners: Listeners<Server>,
+    options: ServerOptions,
+    connections: usize,
+    max_connections: Option<usize>,
+    refd: bool,
+    address: Option<SocketAddr>,
+    resolving: bool,
+    /// Bumped by every listen and close, so a superseded listen's DNS
+    /// answer or `'listening'` is ignored.
+    listen_seq: u64,
+    close_pending: bool,
+    close_queued: bool,
+}
+
+impl ServerState {
+    pub(crate) fn keeps_alive(&self) -> bool {
+        self.refd && (self.listener.is_some() || self.resolving)
+    }
+}
+
+/// A TCP server: a small `Copy` handle into the loop's state.
+///
+/// # Events
+///
+/// | event | listener |
+/// |---|---|
+/// | `"listening"`, `"close"` | `\|server: &Server\|` |
+/// | `"connection"` | `\|server: &Server, socket: &Socket\|` |
+/// | `"error"` | `\|server: &Server, err: &Error\|` |
+/// | `"drop"` | `\|server: &Server, info: &DropInfo\|` |
+///
+/// # Examples
+///
+/// ```
+/// use nodenet::{tcp, Bytes, Server, ServerOptions, Socket};
+///
+/// let server = tcp::create_server(ServerOptions::default(), |_: &Server, socket: &Socket| {
+///     socket.on("data", |s: &Socket, chunk: &Bytes| {
+///         s.write(chunk);
+///     });
+/// });
+/// server.listen(0, "127.0.0.1")?;
+/// let port = server.address().unwrap().port();
+/// assert!(port > 0);
+/// server.close();
+/// nodenet::run()?;
+/// # Ok::<(), nodenet::Error>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Server {
+    key: Key,
+    _thread: PhantomData<*const ()>,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Server({})", self.key.id())
+    }
+}
+
+fn srv(c: &mut Core, key: Key) -> Option<&mut ServerState> {
+    c.servers
+        .get_mut(key.index())
+        .filter(|s| s.generation == key.generation)
+}
+
+impl ListenerHost for Server {
+    fn with_listeners<R>(&self, f: impl FnOnce(&mut Listeners<Self>) -> R) -> Option<R> {
+        with(|c| srv(c, self.key).map(|s| f(&mut s.listeners)))
+    }
+}
+
+impl emitter::EventTarget for Server {
+    const NAME: &'static str = "Server";
+    const EVENTS: &'static [EventSpec] = SERVER_EVENTS;
+}
+
+crate::emitter::emitter_methods!(Server);
+
+fn emit(key: Key, event: u8, payload: &Payload<'_>) -> bool {
+    let server = Server::from_key(key);
+    let snapshot = with(|c| srv(c, key).map(|s| s.listeners.snapshot(event)));
+    match snapshot {
+        Some(snap) if !snap.is_empty() => emitter::call(&server, snap, payload),
+        _ => false,
+    }
+}
+
+/// A connection accepted by this server was destroyed.
+pub(crate) fn connection_gone(c: &mut Core, key: Key) {
+    if let Some(s) = srv(c, key) {
+        s.connections = s.connections.saturating_sub(1);
+        if s.close_pending && s.connections == 0 {
+            queue_close(c, key);
+        }
+    }
+}
+
+fn queue_close(c: &mut Core, key: Key) {
+    if let Some(s) = srv(c, key) {
+        s.close_pending = false;
+        if !s.close_queued {
+            s.close_queued = true;
+            c.ticks.push_back(Tick::Server(key, ServerTick::Close));
+        }
+    }
+}
+
+pub(crate) fn run_tick(key: Key, tick: ServerTick) {
+    match tick {
+        ServerTick::Listening(seq) => {
+            let current = with(|c| {
+                srv(c, key).is_some_and(|s| s.listen_seq == seq && s.listener.is_some())
+            });
+            if current {
+                emit(key, EV_LISTENING, &Payload::Unit);
+            }
+        }
+        ServerTick::Error(err) => {
+            if !emit(key, EV_ERROR, &Payload::Error(&err)) {
+                with(|c| c.unhandled_error(err));
+            }
+        }
+        ServerTick::Close => {
+            with(|c| {
+                if let Some(s) = srv(c, key) {
+                    s.close_queued = false;
+                }
+            });
+            emit(key, EV_CLOSE, &Payload::Unit);
+        }
+    }
+}
+
+enum Accept {
+    Connection(Key),
+    Dropped(DropInfo),
+    Skip,
+    Done,
+}
+
+fn accept_one(c: &mut Core, key: Key) -> Accept {
+    let Some(s) = srv(c, key) else {
+        return Accept::Done;
+    };
+    let Some(listener) = s.listener.as_ref() else {
+        return Accept::Done;
+    };
+    match listener.accept() {
+        Ok((stream, remote)) => {
+            if s.max_connections.is_some_and(|max| s.connections >= max) {
+                let info = DropInfo {
+                    local: stream.local_addr().ok(),
+                    remote,
+                };
+                drop(stream);
+                return Accept::Dropped(info);
+            }
+            let options = s.options.socket_options();
+            let paused = s.options.pause_on_connect;
+            match socket::adopt(c, stream, remote, key, &options, paused) {
+                Ok(sk) => {
+                    if let Some(s) = srv(c, key) {
+                        s.connections += 1;
+                    }
+                    Accept::Connection(sk)
+                }
+                Err(_) => Accept::Skip,
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Accept::Done,
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+            ) =>
+        {
+            Accept::Skip
+        }
+        Err(e) if is_out_of_descriptors(&e) => {
+            shed_pending(c, key);
+            Accept::Done
+        }
+        Err(e) => {
+            c.ticks.push_back(Tick::Server(
+                key,
+                ServerTick::Error(Error::from_io(e, "accept", None)),
+            ));
+            Accept::Done
+        }
+    }
+}
+
+fn is_out_of_descriptors(e: &io::Error) -> bool {
+    matches!(
+        Error::from_io(io::Error::from_raw_os_error(e.raw_os_error().unwrap_or(0)), "accept", None).kind(),
+        ErrorCode::EMFILE | ErrorCode::ENFILE
+    )
+}
+
+/// Out of descriptors: give up the spare one, accept and close everything
+/// pending so clients are not left hanging and edge-triggered readiness is
+/// not lost, then take the spare back (libuv's EMFILE trick).
+fn shed_pending(c: &mut Core, key: Key) {
+    drop(c.spare_fd.take());
+    if let Some(listener) = srv(c, key).and_then(|s| s.listener.as_ref()) {
+        while let Ok((stream, _)) = listener.accept() {
+            drop(stream);
+        }
+    }
+    c.spare_fd = std::fs::File::open("/dev/null").ok();
+}
+
+/// The listening socket is readable: accept until `WouldBlock`.
+pub(crate) fn on_ready(index: usize) {
+    let Some(key) = with(|c| c.servers.get(index).map(|s| Key::new(index, s.generation))) else {
+        return;
+    };
+    loop {
+        match with(|c| accept_one(c, key)) {
+            Accept::Connection(sk) => {
+                let socket = Socket::from_key(sk);
+                emit(key, EV_CONNECTION, &Payload::Socket(&socket));
+            }
+            Accept::Dropped(info) => {
+                emit(key, EV_DROP, &Payload::Drop(&info));
+            }
+            Accept::Skip => {}
+            Accept::Done => break,
+        }
+    }
+}
+
+fn bind_listener(addr: SocketAddr, options: &ListenOptions) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket as RawSocket, Type};
+    let raw = RawSocket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    raw.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        raw.set_only_v6(options.ipv6_only)?;
+    }
+    #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+    if options.reuse_port {
+        raw.set_reuse_port(true)?;
+    }
+    raw.set_nonblocking(true)?;
+    raw.bind(&addr.into())?;
+    raw.listen(options.backlog.min(i32::MAX as u32) as i32)?;
+    Ok(TcpListener::from_std(std::net::TcpListener::from(raw)))
+}
+
+/// Binds and registers; an error is reported as `'error'` on the next tick.
+fn bind_now(c: &mut Core, key: Key, addrs: &[SocketAddr], options: &ListenOptions, seq: u64) {
+    let mut last = None;
+    for addr in addrs {
+        match bind_listener(*addr, options) {
+            Ok(mut listener) => {
+                let token = Token(SERVER_TOKEN + key.index());
+                if let Err(e) = c
+                    .poll
+                    .registry()
+                    .register(&mut listener, token, Interest::READABLE)
+                {
+                    last = Some((e, *addr));
+                    continue;
+                }
+                if let Some(s) = srv(c, key) {
+                    s.address = listener.local_addr().ok();
+                    s.listener = Some(listener);
+                    s.resolving = false;
+                }
+                c.ticks
+                    .push_back(Tick::Server(key, ServerTick::Listening(seq)));
+                return;
+            }
+            Err(e) => {
+                // An unspecified host falls back from IPv6 to IPv4 only when
+                // this machine has no IPv6.
+                let no_v6 = addr.is_ipv6()
+                    && matches!(
+                        Error::from_io(io::Error::from_raw_os_error(e.raw_os_error().unwrap_or(0)), "listen", None).kind(),
+                        ErrorCode::EAFNOSUPPORT | ErrorCode::EADDRNOTAVAIL
+                    );
+                last = Some((e, *addr));
+                if !no_v6 {
+                    break;
+                }
+            }
+        }
+    }
+    if let Some(s) = srv(c, key) {
+        s.resolving = false;
+    }
+    if let Some((e, addr)) = last {
+        c.ticks.push_back(Tick::Server(
+            key,
+            ServerTick::Error(Error::from_io(e, "listen", Some(addr))),
+        ));
+    }
+}
+
+fn listen_resolved(key: Key, seq: u64, options: ListenOptions, result: io::Result<Vec<SocketAddr>>) {
+    let host = options.host.clone().unwrap_or_default();
+    with(|c| {
+        let current = srv(c, key).is_some_and(|s| s.listen_seq == seq && s.resolving);
+        if !current {
+            return;
+        }
+        match result {
+            Ok(addrs) if !addrs.is_empty() => bind_now(c, key, &addrs[..1], &options, seq),
+            Ok(_) | Err(_) => {
+                if let Some(s) = srv(c, key) {
+                    s.resolving = false;
+                }
+                let err = Error::lookup(result.err(), &host);
+                c.ticks
+                    .push_back(Tick::Server(key, ServerTick::Error(err)));
+            }
+        }
+    });
+}
+
+impl Server {
+    pub(crate) fn from_key(key: Key) -> Server {
+        Server {
+            key,
+            _thread: PhantomData,
+        }
+    }
+
+    pub(crate) fn create(options: ServerOptions) -> Server {
+        with(|c| {
+            let generation = c.new_generation();
+            let index = c.servers.insert(ServerState {
+                generation,
+                listener: None,
+                listeners: Listeners::default(),
+                options,
+                connections: 0,
+                max_connections: None,
+                refd: true,
+                address: None,
+                resolving: false,
+                listen_seq: 0,
+                close_pending: false,
+                close_queued: false,
+            });
+            Server::from_key(Key::new(index, generation))
+        })
+    }
+
+    /// A stable identifier, unique among this loop's handles.
+    pub fn id(&self) -> u64 {
+        self.key.id()
+    }
+
+    /// Starts listening on `host:port` (`port` 0 picks a free port; an
+    /// empty `host` means every interface, dual-stack `::` where IPv6 is
+    /// available). With an IP literal the bind happens now and
+    /// [`address`](Server::address) is available at once; a host name is
+    /// resolved off the loop thread first. `'listening'` comes on a later
+    /// turn; bind failures (`EADDRINUSE`, `EACCES`) come as `'error'`.
+    ///
+    /// # Errors
+    ///
+    /// `ERR_SOCKET_BAD_PORT` for a port outside 0..=65535,
+    /// `ERR_SERVER_ALREADY_LISTEN` if the server is already listening.
+    pub fn listen(&self, port: impl IntoPort, host: &str) -> Result<Server, Error> {
+        let port = port.into_port()?;
+        self.listen_with(ListenOptions::new(port).host(host))
+    }
+
+    /// [`listen`](Server::listen) with every option: backlog (511 by
+    /// default), `ipv6_only`, `reuse_port`.
+    ///
+    /// # Errors
+    ///
+    /// `ERR_SERVER_ALREADY_LISTEN` if the server is already listening.
+    pub fn listen_with(&self, options: ListenOptions) -> Result<Server, Error> {
+        let key = self.key;
+        let resolve = with(|c| -> Result<Option<u64>, Error> {
+            let s = srv(c, key).ok_or_else(|| {
+                Error::new(ErrorCode::ErrServerNotRunning, "Server is not running.")
+            })?;
+            if s.listener.is_some() {
+                return Err(Error::new(
+                    ErrorCode::ErrServerAlreadyListen,
+                    "Listen method has been called more than once without closing.",
+                ));
+            }
+            s.listen_seq += 1;
+            s.close_pending = false;
+            let seq = s.listen_seq;
+            let host = options.host.as_deref().unwrap_or("");
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            if host.is_empty() {
+                let addrs = [
+                    SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), options.port),
+                    SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), options.port),
+                ];
+                bind_now(c, key, &addrs, &options, seq);
+                Ok(None)
+            } else if let Ok(ip) = host.parse::<IpAddr>() {
+                bind_now(c, key, &[SocketAddr::new(ip, options.port)], &options, seq);
+                Ok(None)
+            } else {
+                s.resolving = true;
+                Ok(Some(seq))
+            }
+        })?;
+        if let Some(seq) = resolve {
+            let remote = event_loop::remote();
+            let host = options.host.clone().unwrap_or_default();
+            let port = options.port;
+            crate::dns::resolve(remote, host, port, move |_, result| {
+                listen_resolved(key, seq, options, result)
+            });
+        }
+        Ok(*self)
+    }
+
+    /// Stops accepting: the listening socket closes now (new connects are
+    /// refused), existing connections go on. `'close'` follows once the
+    /// last of them is destroyed.
+    pub fn close(&self) -> Server {
+        self.close_inner(None)
+    }
+
+    /// [`close`](Server::close), calling `cb` with the server's `'close'`;
+    /// with `Some(ERR_SERVER_NOT_RUNNING)` if it was not listening.
+    pub fn close_cb(&self, cb: impl FnOnce(&Server, Option<&Error>) + 'static) -> Server {
+        self.close_inner(Some(Box::new(cb)))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn close_inner(&self, cb: Option<Box<dyn FnOnce(&Server, Option<&Error>)>>) -> Server {
+        let key = self.key;
+        let Some(running) = with(|c| srv(c, key).map(|s| s.listener.is_some() || s.resolving))
+        else {
+            return *self;
+        };
+        if let Some(cb) = cb {
+            let mut cb = Some(cb);
+            let err = (!running)
+                .then(|| Error::new(ErrorCode::ErrServerNotRunning, "Server is not running."));
+            self.once("close", move |s: &Server| {
+                if let Some(cb) = cb.take() {
+                    cb(s, err.as_ref());
+                }
+            });
+        }
+        with(|c| {
+            let Some(s) = srv(c, key) else { return };
+            s.listen_seq += 1;
+            s.resolving = false;
+            s.address = None;
+            let listener = s.listener.take();
+            let idle = s.connections == 0;
+            s.close_pending = true;
+            if let Some(mut l) = listener {
+                let _ = c.poll.registry().deregister(&mut l);
+            }
+            if idle {
+                queue_close(c, key);
+            }
+        });
+        *self
+    }
+
+    /// The bound address, while listening (`None` before and after).
+    pub fn address(&self) -> Option<SocketAddr> {
+        with(|c| srv(c, self.key).and_then(|s| s.address))
+    }
+
+    /// Whether the server is listening.
+    pub fn listening(&self) -> bool {
+        with(|c| srv(c, self.key).is_some_and(|s| s.listener.is_some()))
+    }
+
+    /// Accepted connections not yet destroyed.
+    pub fn connections(&self) -> usize {
+        with(|c| srv(c, self.key).map_or(0, |s| s.connections))
+    }
+
+    /// Node's `getConnections(cb)`: the count, delivered on the next tick.
+    pub fn get_connections(&self, cb: impl FnOnce(&Server, usize) + 'static) -> Server {
+        let server = *self;
+        event_loop::next_tick(move || cb(&server, server.connections()));
+        *self
+    }
+
+    /// Connections at or above this count are accepted and closed at once,
+    /// with `'drop'` (`None`: no limit; `Some(0)` drops every connection,
+    /// as in Node 21+).
+    pub fn set_max_connections(&self, max: Option<usize>) -> Server {
+        with(|c| {
+            if let Some(s) = srv(c, self.key) {
+                s.max_connections = max;
+            }
+        });
+        *self
+    }
+
+    /// The connection limit in force.
+    pub fn max_connections(&self) -> Option<usize> {
+        with(|c| srv(c, self.key).and_then(|s| s.max_connections))
+    }
+
+    /// Keeps the loop alive while listening (the default).
+    pub fn ref_(&self) -> Server {
+        self.set_ref(true)
+    }
+
+    /// Lets the loop finish even while this server listens.
+    pub fn unref(&self) -> Server {
+        self.set_ref(false)
+    }
+
+    fn set_ref(&self, refd: bool) -> Server {
+        with(|c| {
+            if let Some(s) = srv(c, self.key) {
+                s.refd = refd;
+            }
+        });
+        *self
+    }
+}

@@ -1,0 +1,149 @@
+//! Time: the inactivity wheel behind `Socket::set_timeout`, and the user
+//! timers (`set_timeout`, `set_interval`, `set_immediate`, `next_tick`).
+
+pub(crate) mod user;
+pub(crate) mod wheel;
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use crate::event_loop::{self, with};
+use crate::handle::Key;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Timeout,
+    Immediate,
+}
+
+/// A user timer's handle: clear it, or `unref()` it so it does not keep
+/// the loop alive.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Timer {
+    key: Key,
+    kind: Kind,
+    _thread: PhantomData<*const ()>,
+}
+
+impl fmt::Debug for Timer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Timer({:?}, {})", self.kind, self.key.id())
+    }
+}
+
+impl Timer {
+    fn new(key: Key, kind: Kind) -> Timer {
+        Timer {
+            key,
+            kind,
+            _thread: PhantomData,
+        }
+    }
+
+    /// Lets the loop finish while this timer is pending.
+    pub fn unref(&self) -> Timer {
+        self.set_ref(false)
+    }
+
+    /// Makes this timer keep the loop alive again (the default).
+    pub fn ref_(&self) -> Timer {
+        self.set_ref(true)
+    }
+
+    fn set_ref(&self, refd: bool) -> Timer {
+        with(|c| match self.kind {
+            Kind::Timeout => c.timers.set_ref(self.key, refd),
+            Kind::Immediate => c.immediates.set_ref(self.key, refd),
+        });
+        *self
+    }
+
+    /// Whether the timer is pending and keeps the loop alive.
+    pub fn has_ref(&self) -> bool {
+        with(|c| match self.kind {
+            Kind::Timeout => c.timers.has_ref(self.key),
+            Kind::Immediate => false,
+        })
+    }
+
+    /// Whether the timer is still pending (or an interval still armed).
+    pub fn is_pending(&self) -> bool {
+        with(|c| match self.kind {
+            Kind::Timeout => c.timers.contains(self.key),
+            Kind::Immediate => false,
+        })
+    }
+}
+
+/// Runs `callback` once, `ms` milliseconds from now (at least 1 ms).
+///
+/// # Examples
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// let fired = Rc::new(Cell::new(false));
+/// let f = fired.clone();
+/// nodenet::set_timeout(move || f.set(true), 5);
+/// nodenet::run()?;
+/// assert!(fired.get());
+/// # Ok::<(), nodenet::Error>(())
+/// ```
+pub fn set_timeout(callback: impl FnOnce() + 'static, ms: u64) -> Timer {
+    let mut callback = Some(callback);
+    let f: Box<dyn FnMut()> = Box::new(move || {
+        if let Some(cb) = callback.take() {
+            cb()
+        }
+    });
+    let key = with(|c| {
+        let now = c.update_now();
+        c.timers.insert(&mut c.gens, now, ms, false, f)
+    });
+    Timer::new(key, Kind::Timeout)
+}
+
+/// Runs `callback` every `ms` milliseconds until cleared.
+pub fn set_interval(callback: impl FnMut() + 'static, ms: u64) -> Timer {
+    let f: Box<dyn FnMut()> = Box::new(callback);
+    let key = with(|c| {
+        let now = c.update_now();
+        c.timers.insert(&mut c.gens, now, ms, true, f)
+    });
+    Timer::new(key, Kind::Timeout)
+}
+
+/// Runs `callback` in the check phase of this loop turn (after I/O).
+pub fn set_immediate(callback: impl FnOnce() + 'static) -> Timer {
+    let key = with(|c| c.immediates.push(&mut c.gens, Box::new(callback)));
+    Timer::new(key, Kind::Immediate)
+}
+
+/// Runs `callback` as soon as the current callback returns, before any I/O.
+pub fn next_tick(callback: impl FnOnce() + 'static) {
+    event_loop::next_tick(callback);
+}
+
+/// Cancels a [`set_timeout`] timer (a no-op if it already ran).
+pub fn clear_timeout(timer: Timer) {
+    clear(timer);
+}
+
+/// Cancels a [`set_interval`] timer.
+pub fn clear_interval(timer: Timer) {
+    clear(timer);
+}
+
+/// Cancels a [`set_immediate`] callback.
+pub fn clear_immediate(timer: Timer) {
+    clear(timer);
+}
+
+fn clear(timer: Timer) {
+    // The callback is dropped after the borrow ends: its captures may run
+    // any Drop code.
+    let (a, b) = with(|c| match timer.kind {
+        Kind::Timeout => (c.timers.cancel(timer.key).flatten(), None),
+        Kind::Immediate => (None, c.immediates.cancel(timer.key)),
+    });
+    drop((a, b));
+}

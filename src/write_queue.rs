@@ -1,0 +1,254 @@
+//! The bytes a socket has accepted but the kernel has not yet taken, and the
+//! write callbacks waiting on them. Pure: no socket, no clock.
+//!
+//! Chunks are `Bytes`, so queueing a received chunk for echo copies nothing
+//! and a partial write is a `Bytes` advance. A flush hands up to
+//! [`MAX_IOVECS`] chunks to one `writev`. A write callback is tied to the
+//! stream position its write ends at and completes once the kernel has taken
+//! every byte up to there.
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+
+use bytes::{Buf, Bytes};
+
+/// How many chunks one flush hands to `writev` (Linux's `UIO_MAXIOV` is 1024;
+/// 64 slices already cover far more than a socket buffer of small chunks).
+pub(crate) const MAX_IOVECS: usize = 64;
+
+/// A socket's pending output: chunks in order, and callbacks by position.
+///
+/// `VecDeque` rather than an inline `SmallVec`: pops from the front are O(1)
+/// whatever the queue length, an idle socket's empty queue costs two words
+/// and no heap, and capacity is kept, so a busy socket stops allocating after
+/// its first burst.
+#[derive(Debug)]
+pub(crate) struct WriteQueue<C> {
+    chunks: VecDeque<Bytes>,
+    queued: usize,
+    /// Bytes ever accepted (queued or written inline).
+    accepted: u64,
+    /// Bytes ever handed to the kernel.
+    flushed: u64,
+    callbacks: VecDeque<(u64, C)>,
+}
+
+impl<C> Default for WriteQueue<C> {
+    fn default() -> Self {
+        WriteQueue {
+            chunks: VecDeque::new(),
+            queued: 0,
+            accepted: 0,
+            flushed: 0,
+            callbacks: VecDeque::new(),
+        }
+    }
+}
+
+impl<C> WriteQueue<C> {
+    /// Bytes waiting for the kernel.
+    pub(crate) fn len(&self) -> usize {
+        self.queued
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queued == 0
+    }
+
+    /// Bytes ever accepted: Node's `bytesWritten`.
+    pub(crate) fn accepted(&self) -> u64 {
+        self.accepted
+    }
+
+    /// Whether any write callback is still waiting.
+    #[cfg(test)]
+    pub(crate) fn has_callbacks(&self) -> bool {
+        !self.callbacks.is_empty()
+    }
+
+    /// Records bytes the socket wrote straight to the kernel with nothing
+    /// queued before them.
+    pub(crate) fn note_written_inline(&mut self, n: usize) {
+        debug_assert!(self.is_empty(), "inline writes only with an empty queue");
+        self.accepted += n as u64;
+        self.flushed += n as u64;
+    }
+
+    /// Appends a chunk behind everything queued.
+    pub(crate) fn push(&mut self, chunk: Bytes) {
+        if chunk.is_empty() {
+            return;
+        }
+        self.queued += chunk.len();
+        self.accepted += chunk.len() as u64;
+        self.chunks.push_back(chunk);
+    }
+
+    /// Ties `cb` to the end of everything accepted so far. If those bytes
+    /// are all flushed already, the callback is handed back (`Err`) for the
+    /// caller to complete on a later turn.
+    pub(crate) fn push_callback(&mut self, cb: C) -> Result<(), C> {
+        if self.accepted <= self.flushed {
+            return Err(cb);
+        }
+        self.callbacks.push_back((self.accepted, cb));
+        Ok(())
+    }
+
+    /// Fills `out` with the queued chunks in order; returns how many.
+    pub(crate) fn slices<'a>(&'a self, out: &mut [IoSlice<'a>]) -> usize {
+        let mut n = 0;
+        for (slot, chunk) in out.iter_mut().zip(self.chunks.iter()) {
+            *slot = IoSlice::new(chunk);
+            n += 1;
+        }
+        n
+    }
+
+    /// The first queued chunk, for a single `write` when it is the only one.
+    pub(crate) fn front(&self) -> Option<&Bytes> {
+        self.chunks.front()
+    }
+
+    /// How many chunks are queued.
+    pub(crate) fn chunk_count(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// Consumes `n` bytes the kernel took from the front of the queue.
+    pub(crate) fn advance(&mut self, mut n: usize) {
+        debug_assert!(n <= self.queued);
+        n = n.min(self.queued);
+        self.queued -= n;
+        self.flushed += n as u64;
+        while n > 0 {
+            let front = self.chunks.front_mut().expect("queued bytes have chunks");
+            if front.len() <= n {
+                n -= front.len();
+                self.chunks.pop_front();
+            } else {
+                front.advance(n);
+                n = 0;
+            }
+        }
+    }
+
+    /// The next callback whose bytes have all reached the kernel.
+    pub(crate) fn pop_completed(&mut self) -> Option<C> {
+        match self.callbacks.front() {
+            Some((pos, _)) if *pos <= self.flushed => self.callbacks.pop_front().map(|(_, cb)| cb),
+            _ => None,
+        }
+    }
+
+    /// Drops every queued byte and hands back every waiting callback, in
+    /// order (the socket is being destroyed).
+    pub(crate) fn discard(&mut self) -> VecDeque<(u64, C)> {
+        self.chunks.clear();
+        self.queued = 0;
+        std::mem::take(&mut self.callbacks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A kernel that takes at most `room` bytes per call, for flushing
+    /// deterministically.
+    fn flush(q: &mut WriteQueue<u32>, room: usize, sent: &mut Vec<u8>) -> usize {
+        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+        let n = q.slices(&mut slices);
+        let mut taken = 0;
+        for s in &slices[..n] {
+            let take = (room - taken).min(s.len());
+            sent.extend_from_slice(&s[..take]);
+            taken += take;
+            if taken == room {
+                break;
+            }
+        }
+        q.advance(taken);
+        taken
+    }
+
+    fn completed(q: &mut WriteQueue<u32>) -> Vec<u32> {
+        std::iter::from_fn(|| q.pop_completed()).collect()
+    }
+
+    #[test]
+    fn partial_flushes_keep_order_and_complete_callbacks_by_position() {
+        let mut q = WriteQueue::default();
+        q.push(Bytes::from_static(b"hello "));
+        q.push_callback(1).unwrap();
+        q.push(Bytes::from_static(b"world"));
+        q.push_callback(2).unwrap();
+        assert_eq!(q.len(), 11);
+        let mut sent = Vec::new();
+
+        assert_eq!(flush(&mut q, 4, &mut sent), 4);
+        assert!(completed(&mut q).is_empty());
+        assert_eq!(flush(&mut q, 4, &mut sent), 4);
+        assert_eq!(completed(&mut q), [1]);
+        assert_eq!(q.len(), 3);
+        assert_eq!(flush(&mut q, 100, &mut sent), 3);
+        assert_eq!(completed(&mut q), [2]);
+        assert_eq!(sent, b"hello world");
+        assert!(q.is_empty());
+        assert_eq!(q.chunk_count(), 0);
+    }
+
+    #[test]
+    fn callback_after_inline_write_is_handed_back() {
+        let mut q: WriteQueue<u32> = WriteQueue::default();
+        q.note_written_inline(10);
+        assert_eq!(q.push_callback(7), Err(7));
+        assert!(!q.has_callbacks());
+    }
+
+    #[test]
+    fn callback_of_an_empty_write_waits_for_earlier_bytes() {
+        let mut q = WriteQueue::default();
+        q.push(Bytes::from_static(b"abc"));
+        q.push(Bytes::new());
+        q.push_callback(9).unwrap();
+        assert_eq!(q.chunk_count(), 1);
+        let mut sent = Vec::new();
+        flush(&mut q, 2, &mut sent);
+        assert!(completed(&mut q).is_empty());
+        flush(&mut q, 2, &mut sent);
+        assert_eq!(completed(&mut q), [9]);
+    }
+
+    #[test]
+    fn many_chunks_flush_in_batches_of_max_iovecs() {
+        let mut q = WriteQueue::default();
+        let mut expect = Vec::new();
+        for i in 0..200u32 {
+            let chunk = Bytes::from(vec![(i % 251) as u8; 3]);
+            expect.extend_from_slice(&chunk);
+            q.push(chunk);
+            q.push_callback(i).unwrap();
+        }
+        let mut sent = Vec::new();
+        let mut done = Vec::new();
+        while !q.is_empty() {
+            flush(&mut q, 1 << 20, &mut sent);
+            done.extend(completed(&mut q));
+        }
+        assert_eq!(sent, expect);
+        assert_eq!(done, (0..200).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn discard_hands_back_waiting_callbacks_in_order() {
+        let mut q = WriteQueue::default();
+        q.push(Bytes::from_static(b"x"));
+        q.push_callback(1).unwrap();
+        q.push(Bytes::from_static(b"y"));
+        q.push_callback(2).unwrap();
+        let cbs: Vec<u32> = q.discard().into_iter().map(|(_, c)| c).collect();
+        assert_eq!(cbs, [1, 2]);
+        assert!(q.is_empty());
+    }
+}
