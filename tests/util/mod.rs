@@ -1,0 +1,155 @@
+//! Shared helpers for the integration tests: bounded runs, event traces,
+//! local servers, and Node as a peer.
+//!
+//! Every test runs on its own thread, so it has its own nodenet loop.
+
+#![allow(dead_code)]
+
+use std::cell::RefCell;
+use std::process::Command;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use nodenet::{tcp, Bytes, Error, Server, ServerOptions, Socket};
+
+/// An ordered record of events, shared by the closures of one test.
+#[derive(Clone, Default)]
+pub struct Trace(Rc<RefCell<Vec<String>>>);
+
+impl Trace {
+    pub fn new() -> Trace {
+        Trace::default()
+    }
+
+    pub fn log(&self, entry: impl Into<String>) {
+        self.0.borrow_mut().push(entry.into());
+    }
+
+    pub fn entries(&self) -> Vec<String> {
+        self.0.borrow().clone()
+    }
+
+    pub fn contains(&self, entry: &str) -> bool {
+        self.0.borrow().iter().any(|e| e == entry)
+    }
+
+    pub fn count(&self, entry: &str) -> usize {
+        self.0.borrow().iter().filter(|e| *e == entry).count()
+    }
+
+    /// The entries that start with `prefix`, in order.
+    pub fn with_prefix(&self, prefix: &str) -> Vec<String> {
+        self.0
+            .borrow()
+            .iter()
+            .filter(|e| e.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+
+    /// The entries that start with `prefix`, with the prefix removed.
+    pub fn stripped(&self, prefix: &str) -> Vec<String> {
+        self.with_prefix(prefix)
+            .into_iter()
+            .map(|e| e[prefix.len()..].to_string())
+            .collect()
+    }
+}
+
+/// Runs the loop until it has nothing left to do; fails the test if that
+/// takes longer than `limit` (a hang, not a slow machine: limits are
+/// generous).
+pub fn run_bounded(limit: Duration) {
+    let start = Instant::now();
+    nodenet::run_for(limit).expect("the loop returned an unhandled error");
+    assert!(
+        start.elapsed() < limit,
+        "the loop was still busy after {limit:?}: the test hung"
+    );
+}
+
+/// Like [`run_bounded`] but returns the loop's result (for tests about
+/// unhandled errors).
+pub fn run_bounded_result(limit: Duration) -> Result<(), Error> {
+    nodenet::run_for(limit)
+}
+
+/// Runs until `done()`; fails the test if `limit` passes first or the loop
+/// runs out of work first.
+pub fn run_until(limit: Duration, done: impl FnMut() -> bool) {
+    let reached = nodenet::run_until_timeout(limit, done).expect("unhandled error");
+    assert!(reached, "condition not reached within {limit:?}");
+}
+
+/// The default bound for one test scenario.
+pub const LIMIT: Duration = Duration::from_secs(10);
+
+/// Starts `server` on an ephemeral loopback port and returns the port.
+pub fn listen_local(server: Server) -> u16 {
+    server.listen(0, "127.0.0.1").expect("listen");
+    server.address().expect("bound at once for an IP literal").port()
+}
+
+/// An echo server on an ephemeral loopback port.
+pub fn echo_server() -> (Server, u16) {
+    let server = tcp::create_server(ServerOptions::default(), |_: &Server, s: &Socket| {
+        s.on("data", |s: &Socket, chunk: &Bytes| {
+            s.write(chunk);
+        })
+        .on("error", |_: &Socket, _: &Error| {});
+    });
+    let port = listen_local(server);
+    (server, port)
+}
+
+/// A free loopback port with nothing listening on it.
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// The `node` binary, or a clear failure: tests that use Node as a peer do
+/// not pass silently without it.
+pub fn node() -> String {
+    let ok = Command::new("node")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "this test needs Node.js (`node` on PATH) as a peer; install Node 20 to run it"
+    );
+    "node".to_string()
+}
+
+/// Logs every event of a socket into `trace` as `"<tag>:<event>"`.
+pub fn trace_socket(s: &Socket, trace: &Trace, tag: &str) {
+    let t = trace.clone();
+    let tag2 = tag.to_string();
+    s.on("connect", move |_: &Socket| t.log(format!("{tag2}:connect")));
+    let t = trace.clone();
+    let tag2 = tag.to_string();
+    s.on("ready", move |_: &Socket| t.log(format!("{tag2}:ready")));
+    let t = trace.clone();
+    let tag2 = tag.to_string();
+    s.on("data", move |_: &Socket, d: &Bytes| {
+        t.log(format!("{tag2}:data:{}", String::from_utf8_lossy(d)))
+    });
+    let t = trace.clone();
+    let tag2 = tag.to_string();
+    s.on("end", move |_: &Socket| t.log(format!("{tag2}:end")));
+    let t = trace.clone();
+    let tag2 = tag.to_string();
+    s.on("finish", move |_: &Socket| t.log(format!("{tag2}:finish")));
+    let t = trace.clone();
+    let tag2 = tag.to_string();
+    s.on("error", move |_: &Socket, e: &Error| {
+        t.log(format!("{tag2}:error:{}", e.code()))
+    });
+    let t = trace.clone();
+    let tag2 = tag.to_string();
+    s.on("close", move |_: &Socket, had_error: bool| {
+        t.log(format!("{tag2}:close:{had_error}"))
+    });
+}
