@@ -361,9 +361,7 @@ impl Error {
     /// Node's `err.errno`: the negative libuv error number (e.g. -111 for
     /// ECONNREFUSED on Linux), for system errors.
     pub fn errno(&self) -> Option<i32> {
-        if self.syscall.is_none() {
-            return None;
-        }
+        self.syscall?;
         match self.kind.errno() {
             Some(n) => Some(-n),
             None => self

@@ -241,9 +241,14 @@ fn settle() -> Result<(), Error> {
     }
 }
 
-fn run_timers() -> Result<(), Error> {
+/// Returns whether any callback ran (then the poll must not block: the
+/// callback may have left the loop with nothing to wait for, or satisfied
+/// `run_until`'s condition).
+fn run_timers() -> Result<bool, Error> {
     let now = with(|c| c.now_ms);
+    let mut ran = false;
     while let Some((key, mut cb)) = with(|c| c.timers.pop_due(now)) {
+        ran = true;
         cb();
         let leftover = with(|c| c.timers.finish(key, cb, now));
         drop(leftover);
@@ -256,12 +261,13 @@ fn run_timers() -> Result<(), Error> {
     });
     for (key, deadline) in due.drain(..) {
         if with(|c| socket::check_timeout(c, key, deadline)) {
+            ran = true;
             socket::emit_timeout(key);
             settle()?;
         }
     }
     with(|c| c.wheel_due = due);
-    Ok(())
+    Ok(ran)
 }
 
 fn run_posted() -> Result<(), Error> {
@@ -342,9 +348,16 @@ fn run_close_phase() -> Result<(), Error> {
 /// One turn of the loop. `until` bounds how long the poll may block.
 fn turn(until: Option<u64>) -> Result<(), Error> {
     with(|c| c.update_now());
+    // Ticks queued outside the loop's callbacks (a server's 'close' after
+    // close(), ...) run here; like timers, they may leave nothing to wait for.
+    let ticks_ran = with(|c| !c.ticks.is_empty());
     settle()?;
-    run_timers()?;
-    let timeout = with(|c| c.poll_timeout(until));
+    let timers_ran = run_timers()?;
+    let timeout = if timers_ran || ticks_ran {
+        Some(Duration::ZERO)
+    } else {
+        with(|c| c.poll_timeout(until))
+    };
     poll_io(timeout)?;
     run_pending_reads()?;
     run_immediates()?;

@@ -14,7 +14,7 @@ pub use server::Server;
 pub use socket::{ReadyState, Socket, DEFAULT_HIGH_WATER_MARK};
 
 /// Options of [`create_server`]; every accepted socket inherits them.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ServerOptions {
     /// Keep accepted sockets writable after the peer's FIN (default
     /// `false`: our side ends too, once queued writes are flushed).
@@ -31,19 +31,6 @@ pub struct ServerOptions {
     /// High-water mark of accepted sockets' write queue and read buffer
     /// (default [`DEFAULT_HIGH_WATER_MARK`]).
     pub high_water_mark: Option<usize>,
-}
-
-impl Default for ServerOptions {
-    fn default() -> Self {
-        ServerOptions {
-            allow_half_open: false,
-            pause_on_connect: false,
-            no_delay: false,
-            keep_alive: false,
-            keep_alive_initial_delay: 0,
-            high_water_mark: None,
-        }
-    }
 }
 
 impl ServerOptions {

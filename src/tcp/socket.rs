@@ -168,6 +168,9 @@ pub(crate) struct SocketState {
     pending_reset: bool,
     timeout_parked: bool,
     in_pending_reads: bool,
+    /// Accepted with `pause_on_connect`: nothing is read (Node never
+    /// starts reading) until `resume()`.
+    read_held: bool,
     no_delay: bool,
     keep_alive: bool,
 }
@@ -217,6 +220,7 @@ impl SocketState {
             pending_reset: false,
             timeout_parked: false,
             in_pending_reads: false,
+            read_held: false,
             no_delay: options.no_delay,
             keep_alive: options.keep_alive,
         }
@@ -719,7 +723,7 @@ fn read_step(c: &mut Core, key: Key, budget: &mut usize) -> ReadStep {
         }
         return ReadStep::Stop;
     }
-    if !s.readable_ready || !s.readable {
+    if !s.readable_ready || !s.readable || s.read_held {
         return ReadStep::Stop;
     }
     if !flowing && s.read_buffered_len >= s.hwm {
@@ -922,7 +926,7 @@ fn end_socket(c: &mut Core, key: Key, cb: Option<WriteCb>) {
             s.end_cbs.push(cb);
         }
     }
-    if !(s.ending || !s.writable) {
+    if !s.ending && s.writable {
         s.writable = false;
         s.ending = true;
         if s.phase == Phase::Open && s.queue.is_empty() {
@@ -1104,6 +1108,7 @@ pub(crate) fn adopt(
     s.last_active = c.now_ms;
     if paused {
         s.flowing = Some(false);
+        s.read_held = true;
     }
     s.stream = Some(stream);
     apply_socket_options(&s);
@@ -1327,6 +1332,7 @@ impl Socket {
         with(|c| {
             if let Some(s) = sock(c, self.key) {
                 s.flowing = Some(true);
+                s.read_held = false;
                 schedule_read(c, self.key);
             }
         });
