@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use nodenet::{tcp, Bytes, Server, ServerOptions, Socket};
 
-
 fn main() {
     for &(conns, size) in &[(1usize, 64usize), (50, 64), (50, 4096)] {
         let (msgs, elapsed) = ping_pong(conns, size, Duration::from_secs(2));

@@ -65,24 +65,27 @@ fn main() -> ExitCode {
 
 fn serve(args: Args) -> Result<(), Error> {
     let timeout_ms = args.timeout_s * 1000;
-    let server = tcp::create_server(ServerOptions::default(), move |_: &Server, socket: &Socket| {
-        if timeout_ms > 0 {
-            socket.set_timeout_cb(timeout_ms, |s: &Socket| {
-                s.destroy();
-            });
-        }
-        socket
-            .on("data", |s: &Socket, chunk: &Bytes| {
-                if !s.write(chunk) {
-                    s.pause();
-                }
-            })
-            .on("drain", |s: &Socket| {
-                s.resume();
-            })
-            // A peer that resets hurts only its own connection.
-            .on("error", |_: &Socket, _: &Error| {});
-    });
+    let server = tcp::create_server(
+        ServerOptions::default(),
+        move |_: &Server, socket: &Socket| {
+            if timeout_ms > 0 {
+                socket.set_timeout_cb(timeout_ms, |s: &Socket| {
+                    s.destroy();
+                });
+            }
+            socket
+                .on("data", |s: &Socket, chunk: &Bytes| {
+                    if !s.write(chunk) {
+                        s.pause();
+                    }
+                })
+                .on("drain", |s: &Socket| {
+                    s.resume();
+                })
+                // A peer that resets hurts only its own connection.
+                .on("error", |_: &Socket, _: &Error| {});
+        },
+    );
     let host = args.host.clone();
     server.on("listening", move |srv: &Server| {
         let port = srv.address().map_or(0, |a| a.port());

@@ -307,7 +307,11 @@ pub(crate) trait ListenerHost: Sized {
 
 /// Calls every listener of a snapshot, in order, with Node's `once` rule.
 /// Returns whether there was any listener.
-pub(crate) fn call<H: ListenerHost>(handle: &H, snapshot: Snapshot<H>, payload: &Payload<'_>) -> bool {
+pub(crate) fn call<H: ListenerHost>(
+    handle: &H,
+    snapshot: Snapshot<H>,
+    payload: &Payload<'_>,
+) -> bool {
     let any = !snapshot.is_empty();
     for (once, id, listener) in snapshot {
         if once {
@@ -374,7 +378,10 @@ pub(crate) fn register<H: EventTarget, A, F: Listener<H, A>>(
 }
 
 pub(crate) fn event_index<H: EventTarget>(name: &str) -> Option<u8> {
-    H::EVENTS.iter().position(|e| e.name == name).map(|i| i as u8)
+    H::EVENTS
+        .iter()
+        .position(|e| e.name == name)
+        .map(|i| i as u8)
 }
 
 /// The registration methods shared by every handle type, as inherent
@@ -543,8 +550,14 @@ mod tests {
     }
 
     const EVENTS: &[EventSpec] = &[
-        EventSpec { name: "x", shape: Shape::Unit },
-        EventSpec { name: "data", shape: Shape::Data },
+        EventSpec {
+            name: "x",
+            shape: Shape::Unit,
+        },
+        EventSpec {
+            name: "data",
+            shape: Shape::Data,
+        },
     ];
 
     fn on<A, F: Listener<Thing, A>>(name: &str, once: bool, prepend: bool, f: F) -> ListenerId {

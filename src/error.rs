@@ -334,7 +334,10 @@ impl Error {
     }
 
     pub(crate) fn ended_by_peer() -> Error {
-        Error::new(ErrorCode::EPIPE, "This socket has been ended by the other party")
+        Error::new(
+            ErrorCode::EPIPE,
+            "This socket has been ended by the other party",
+        )
     }
 
     /// Node's `err.code`: `"ECONNREFUSED"`, `"ERR_STREAM_WRITE_AFTER_END"`, ...
@@ -402,7 +405,8 @@ impl fmt::Display for Error {
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
-        d.field("code", &self.code()).field("message", &self.message);
+        d.field("code", &self.code())
+            .field("message", &self.message);
         if let Some(s) = self.syscall {
             d.field("syscall", &s);
         }

@@ -421,4 +421,3 @@ pub(crate) fn remote() -> Arc<Remote> {
 pub(crate) fn next_tick(f: impl FnOnce() + 'static) {
     defer(Tick::Call(Box::new(f)));
 }
-

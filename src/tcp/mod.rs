@@ -420,7 +420,11 @@ mod tests {
             assert_eq!(bad.into_port().unwrap_err().code(), "ERR_SOCKET_BAD_PORT");
         }
         for bad in ["", " ", "abc", "-1", "65536", "1.5"] {
-            assert_eq!(bad.into_port().unwrap_err().code(), "ERR_SOCKET_BAD_PORT", "{bad:?}");
+            assert_eq!(
+                bad.into_port().unwrap_err().code(),
+                "ERR_SOCKET_BAD_PORT",
+                "{bad:?}"
+            );
         }
     }
 

@@ -23,11 +23,26 @@ const EV_ERROR: u8 = 3;
 const EV_DROP: u8 = 4;
 
 const SERVER_EVENTS: &[EventSpec] = &[
-    EventSpec { name: "listening", shape: Shape::Unit },
-    EventSpec { name: "connection", shape: Shape::Socket },
-    EventSpec { name: "close", shape: Shape::Unit },
-    EventSpec { name: "error", shape: Shape::Error },
-    EventSpec { name: "drop", shape: Shape::Drop },
+    EventSpec {
+        name: "listening",
+        shape: Shape::Unit,
+    },
+    EventSpec {
+        name: "connection",
+        shape: Shape::Socket,
+    },
+    EventSpec {
+        name: "close",
+        shape: Shape::Unit,
+    },
+    EventSpec {
+        name: "error",
+        shape: Shape::Error,
+    },
+    EventSpec {
+        name: "drop",
+        shape: Shape::Drop,
+    },
 ];
 
 /// Deferred server work.
@@ -152,9 +167,8 @@ fn queue_close(c: &mut Core, key: Key) {
 pub(crate) fn run_tick(key: Key, tick: ServerTick) {
     match tick {
         ServerTick::Listening(seq) => {
-            let current = with(|c| {
-                srv(c, key).is_some_and(|s| s.listen_seq == seq && s.listener.is_some())
-            });
+            let current =
+                with(|c| srv(c, key).is_some_and(|s| s.listen_seq == seq && s.listener.is_some()));
             if current {
                 emit(key, EV_LISTENING, &Payload::Unit);
             }
@@ -236,7 +250,12 @@ fn accept_one(c: &mut Core, key: Key) -> Accept {
 
 fn is_out_of_descriptors(e: &io::Error) -> bool {
     matches!(
-        Error::from_io(io::Error::from_raw_os_error(e.raw_os_error().unwrap_or(0)), "accept", None).kind(),
+        Error::from_io(
+            io::Error::from_raw_os_error(e.raw_os_error().unwrap_or(0)),
+            "accept",
+            None
+        )
+        .kind(),
         ErrorCode::EMFILE | ErrorCode::ENFILE
     )
 }
@@ -320,7 +339,12 @@ fn bind_now(c: &mut Core, key: Key, addrs: &[SocketAddr], options: &ListenOption
                 // this machine has no IPv6.
                 let no_v6 = addr.is_ipv6()
                     && matches!(
-                        Error::from_io(io::Error::from_raw_os_error(e.raw_os_error().unwrap_or(0)), "listen", None).kind(),
+                        Error::from_io(
+                            io::Error::from_raw_os_error(e.raw_os_error().unwrap_or(0)),
+                            "listen",
+                            None
+                        )
+                        .kind(),
                         ErrorCode::EAFNOSUPPORT | ErrorCode::EADDRNOTAVAIL
                     );
                 last = Some((e, *addr));
@@ -341,7 +365,12 @@ fn bind_now(c: &mut Core, key: Key, addrs: &[SocketAddr], options: &ListenOption
     }
 }
 
-fn listen_resolved(key: Key, seq: u64, options: ListenOptions, result: io::Result<Vec<SocketAddr>>) {
+fn listen_resolved(
+    key: Key,
+    seq: u64,
+    options: ListenOptions,
+    result: io::Result<Vec<SocketAddr>>,
+) {
     let host = options.host.clone().unwrap_or_default();
     with(|c| {
         let current = srv(c, key).is_some_and(|s| s.listen_seq == seq && s.resolving);
@@ -355,8 +384,7 @@ fn listen_resolved(key: Key, seq: u64, options: ListenOptions, result: io::Resul
                     s.resolving = false;
                 }
                 let err = Error::lookup(result.err(), &host);
-                c.ticks
-                    .push_back(Tick::Server(key, ServerTick::Error(err)));
+                c.ticks.push_back(Tick::Server(key, ServerTick::Error(err)));
             }
         }
     });

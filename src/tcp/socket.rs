@@ -46,16 +46,46 @@ pub(crate) const EV_CLOSE: u8 = 8;
 pub(crate) const EV_LOOKUP: u8 = 9;
 
 pub(crate) const SOCKET_EVENTS: &[EventSpec] = &[
-    EventSpec { name: "connect", shape: Shape::Unit },
-    EventSpec { name: "ready", shape: Shape::Unit },
-    EventSpec { name: "data", shape: Shape::Data },
-    EventSpec { name: "end", shape: Shape::Unit },
-    EventSpec { name: "finish", shape: Shape::Unit },
-    EventSpec { name: "drain", shape: Shape::Unit },
-    EventSpec { name: "timeout", shape: Shape::Unit },
-    EventSpec { name: "error", shape: Shape::Error },
-    EventSpec { name: "close", shape: Shape::HadError },
-    EventSpec { name: "lookup", shape: Shape::Lookup },
+    EventSpec {
+        name: "connect",
+        shape: Shape::Unit,
+    },
+    EventSpec {
+        name: "ready",
+        shape: Shape::Unit,
+    },
+    EventSpec {
+        name: "data",
+        shape: Shape::Data,
+    },
+    EventSpec {
+        name: "end",
+        shape: Shape::Unit,
+    },
+    EventSpec {
+        name: "finish",
+        shape: Shape::Unit,
+    },
+    EventSpec {
+        name: "drain",
+        shape: Shape::Unit,
+    },
+    EventSpec {
+        name: "timeout",
+        shape: Shape::Unit,
+    },
+    EventSpec {
+        name: "error",
+        shape: Shape::Error,
+    },
+    EventSpec {
+        name: "close",
+        shape: Shape::HadError,
+    },
+    EventSpec {
+        name: "lookup",
+        shape: Shape::Lookup,
+    },
 ];
 
 /// Where a socket is in its life.
@@ -168,8 +198,9 @@ pub(crate) struct SocketState {
     pending_reset: bool,
     timeout_parked: bool,
     in_pending_reads: bool,
-    /// Accepted with `pause_on_connect`: nothing is read (Node never
-    /// starts reading) until `resume()`.
+    /// Paused when the connection came up (`pause_on_connect`, or
+    /// `pause()` while connecting): nothing is read until `resume()`, as
+    /// Node never starts reading such a socket.
     read_held: bool,
     no_delay: bool,
     keep_alive: bool,
@@ -511,7 +542,9 @@ fn finish_connect(key: Key, event: &mio::event::Event) {
 }
 
 fn apply_socket_options(s: &SocketState) {
-    let Some(stream) = s.stream.as_ref() else { return };
+    let Some(stream) = s.stream.as_ref() else {
+        return;
+    };
     if s.no_delay {
         let _ = stream.set_nodelay(true);
     }
@@ -554,6 +587,7 @@ fn connected(key: Key, event: &mio::event::Event) {
         s.readable_ready = event.is_readable() || event.is_read_closed();
         s.peer_closed = event.is_read_closed();
         s.addrs.clear();
+        s.read_held = s.flowing == Some(false);
         apply_socket_options(s);
         touch(wheel, now, key, s);
         s.pending_reset
@@ -644,7 +678,11 @@ fn open_stream(
 
 /// EINPROGRESS, the normal answer of a non-blocking connect.
 fn in_progress() -> i32 {
-    if cfg!(any(target_os = "macos", target_os = "ios", target_os = "freebsd")) {
+    if cfg!(any(
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "freebsd"
+    )) {
         36
     } else {
         115
@@ -834,7 +872,9 @@ fn flush_step(c: &mut Core, key: Key) {
     }
     let mut failure = None;
     while !s.queue.is_empty() && s.writable_ready {
-        let Some(stream) = s.stream.as_mut() else { break };
+        let Some(stream) = s.stream.as_mut() else {
+            break;
+        };
         let (result, offered) = if s.queue.chunk_count() == 1 {
             let front = s.queue.front().expect("one chunk");
             (stream.write(front), front.len())
@@ -1167,9 +1207,8 @@ impl Socket {
         let host = if host.is_empty() { "localhost" } else { host };
         let resolve = with(|c| -> Result<bool, Error> {
             let now = c.now_ms;
-            let s = sock(c, key).ok_or_else(|| {
-                Error::new(ErrorCode::ErrSocketClosed, "Socket is closed")
-            })?;
+            let s = sock(c, key)
+                .ok_or_else(|| Error::new(ErrorCode::ErrSocketClosed, "Socket is closed"))?;
             if s.destroyed {
                 return Err(Error::new(ErrorCode::ErrSocketClosed, "Socket is closed"));
             }
@@ -1533,7 +1572,9 @@ impl Socket {
 
     /// `true` while resolving or connecting.
     pub fn connecting(&self) -> bool {
-        self.get(false, |s| matches!(s.phase, Phase::Resolving | Phase::Connecting))
+        self.get(false, |s| {
+            matches!(s.phase, Phase::Resolving | Phase::Connecting)
+        })
     }
 
     /// Node's `destroyed`: `true` from `destroy()` (or a fatal error) on.
@@ -1592,13 +1633,15 @@ fn write(c: &mut Core, key: Key, data: impl WriteData, cb: Option<WriteCb>) -> b
     let now = c.now_ms;
     let Some(s) = sock(c, key) else {
         if let Some(cb) = cb {
-            c.ticks.push_back(Tick::WriteDone(key, cb, Some(Error::destroyed("write"))));
+            c.ticks
+                .push_back(Tick::WriteDone(key, cb, Some(Error::destroyed("write"))));
         }
         return false;
     };
     if s.destroyed {
         if let Some(cb) = cb {
-            c.ticks.push_back(Tick::WriteDone(key, cb, Some(Error::destroyed("write"))));
+            c.ticks
+                .push_back(Tick::WriteDone(key, cb, Some(Error::destroyed("write"))));
         }
         return false;
     }
@@ -1611,7 +1654,8 @@ fn write(c: &mut Core, key: Key, data: impl WriteData, cb: Option<WriteCb>) -> b
             Error::write_after_end()
         };
         if let Some(cb) = cb {
-            c.ticks.push_back(Tick::WriteDone(key, cb, Some(err.clone())));
+            c.ticks
+                .push_back(Tick::WriteDone(key, cb, Some(err.clone())));
         }
         destroy(c, key, Some(err));
         return false;
@@ -1652,7 +1696,8 @@ fn write(c: &mut Core, key: Key, data: impl WriteData, cb: Option<WriteCb>) -> b
     if let Some(e) = failure {
         let err = Error::from_io(e, "write", None);
         if let Some(cb) = cb {
-            c.ticks.push_back(Tick::WriteDone(key, cb, Some(err.clone())));
+            c.ticks
+                .push_back(Tick::WriteDone(key, cb, Some(err.clone())));
         }
         destroy(c, key, Some(err));
         return false;

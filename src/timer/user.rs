@@ -203,7 +203,10 @@ impl<T> Default for Immediates<T> {
 impl<T> Immediates<T> {
     pub(crate) fn push(&mut self, gens: &mut Generations, callback: T) -> Key {
         let generation = gens.next();
-        let key = Key::new(self.entries.insert((generation, true, Some(callback))), generation);
+        let key = Key::new(
+            self.entries.insert((generation, true, Some(callback))),
+            generation,
+        );
         self.order.push_back(key);
         self.refd += 1;
         key
@@ -328,7 +331,10 @@ mod tests {
         assert!(t.cancel(k).is_none(), "second cancel is a no-op");
         let k2 = t.insert(&mut g, 0, 10, false, "y");
         assert_eq!(k.index(), k2.index());
-        assert!(t.cancel(k).is_none(), "a stale key does not cancel the new timer");
+        assert!(
+            t.cancel(k).is_none(),
+            "a stale key does not cancel the new timer"
+        );
         assert!(t.contains(k2));
     }
 

@@ -87,7 +87,10 @@ pub const LIMIT: Duration = Duration::from_secs(10);
 /// Starts `server` on an ephemeral loopback port and returns the port.
 pub fn listen_local(server: Server) -> u16 {
     server.listen(0, "127.0.0.1").expect("listen");
-    server.address().expect("bound at once for an IP literal").port()
+    server
+        .address()
+        .expect("bound at once for an IP literal")
+        .port()
 }
 
 /// An echo server on an ephemeral loopback port.
@@ -127,7 +130,9 @@ pub fn node() -> String {
 pub fn trace_socket(s: &Socket, trace: &Trace, tag: &str) {
     let t = trace.clone();
     let tag2 = tag.to_string();
-    s.on("connect", move |_: &Socket| t.log(format!("{tag2}:connect")));
+    s.on("connect", move |_: &Socket| {
+        t.log(format!("{tag2}:connect"))
+    });
     let t = trace.clone();
     let tag2 = tag.to_string();
     s.on("ready", move |_: &Socket| t.log(format!("{tag2}:ready")));
