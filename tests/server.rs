@@ -875,3 +875,24 @@ fn emfile_child() {
     nodenet::run_for(Duration::from_secs(60)).expect("no unhandled error");
     assert!(!server.listening(), "the child ran out of time before quit");
 }
+
+/// Node's canonical sequence: `listen(0)` then `close()` in the same tick
+/// gives `'close'` only: no `'listening'`, no `'error'`.
+#[test]
+fn listen_then_close_in_the_same_tick_gives_close_only() {
+    let trace = Trace::new();
+    let server = tcp::create_server(ServerOptions::default(), |_: &Server, _: &Socket| {});
+    for event in ["listening", "close"] {
+        let t = trace.clone();
+        server.on(event, move |_: &Server| t.log(event));
+    }
+    let t = trace.clone();
+    server.on("error", move |_: &Server, e: &Error| {
+        t.log(format!("error:{}", e.code()))
+    });
+    server.listen(0, "127.0.0.1").unwrap();
+    server.close();
+    run_bounded(LIMIT);
+    assert_eq!(trace.entries(), ["close"]);
+    assert!(!server.listening());
+}
