@@ -355,54 +355,6 @@ fn listeners_are_dropped_after_close() {
     assert_eq!(c.listener_count("data"), 0);
 }
 
-/// N11: destroying the socket whose `'data'` is running: the next `'data'`
-/// listener still runs for the same chunk, then `close(false)` and no
-/// `'end'`; the peer sees a normal end.
-#[test]
-fn n11_destroy_inside_data_listener() {
-    let trace = Trace::new();
-    let t = trace.clone();
-    let server = tcp::create_server(ServerOptions::default(), move |srv: &Server, s: &Socket| {
-        trace_socket(s, &t, "S");
-        s.write("hello");
-        srv.close();
-    });
-    let port = listen_local(server);
-    let c = tcp::connect(port, "127.0.0.1", |_: &Socket| {}).unwrap();
-    let t = trace.clone();
-    c.on("data", move |s: &Socket, d: &Bytes| {
-        t.log(format!("C:data1:{}", String::from_utf8_lossy(d)));
-        s.destroy();
-    });
-    let t = trace.clone();
-    c.on("data", move |s: &Socket, d: &Bytes| {
-        t.log(format!(
-            "C:data2:{}:destroyed={}",
-            String::from_utf8_lossy(d),
-            s.is_destroyed()
-        ))
-    });
-    let t = trace.clone();
-    c.on("end", move |_: &Socket| t.log("C:end"));
-    let t = trace.clone();
-    c.on("close", move |_: &Socket, e: bool| {
-        t.log(format!("C:close:{e}"))
-    });
-    run_bounded(LIMIT);
-    assert_eq!(
-        trace.with_prefix("C:"),
-        [
-            "C:data1:hello",
-            "C:data2:hello:destroyed=true",
-            "C:close:false"
-        ]
-    );
-    assert_eq!(
-        trace.with_prefix("S:"),
-        ["S:end", "S:finish", "S:close:false"]
-    );
-}
-
 /// Closing the server from its own `'connection'` listener: it stops
 /// listening at once, the accepted socket keeps working, and the server's
 /// `'close'` comes once that socket is destroyed (before the socket's own

@@ -701,20 +701,6 @@ fn n34_end_while_connecting() {
     assert_eq!(&received.borrow()[..], b"x");
 }
 
-/// A small deterministic generator of test data (xorshift64*).
-fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
 /// N32: end() with pending writes flushes everything before the FIN: 10
 /// writes of 2 MB with callbacks, then end(cb); every write callback has
 /// run when end's runs; the reader (pausing now and then) gets all 20 MB in

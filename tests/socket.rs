@@ -12,20 +12,6 @@ use nodenet::{
 };
 use util::*;
 
-/// A small deterministic generator of test data (xorshift64*).
-fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
 /// N65: a fresh socket reads "open" (Node's quirk) with pending=true and
 /// connecting=false.
 #[test]
