@@ -658,3 +658,103 @@ fn n45_pause_on_connect() {
     server.close();
     run_bounded(LIMIT);
 }
+
+/// A server that records everything it receives and how many reads that
+/// took, and reports both at the client's FIN.
+fn recording_server(received: Rc<RefCell<Vec<u8>>>) -> u16 {
+    let server = tcp::create_server(ServerOptions::default(), move |srv: &Server, s: &Socket| {
+        let r = received.clone();
+        s.on("data", move |_: &Socket, d: &Bytes| {
+            r.borrow_mut().extend_from_slice(d)
+        })
+        .on("error", |_: &Socket, _: &Error| {});
+        srv.close();
+    });
+    listen_local(server)
+}
+
+/// N37: `cork()` while connecting holds the writes; `bytes_written()`
+/// counts them at once, at `'connect'` and at the end; the peer gets them
+/// in order.
+#[test]
+fn n37_cork_while_connecting_counts_and_sends_in_order() {
+    let received = Rc::new(RefCell::new(Vec::new()));
+    let port = recording_server(received.clone());
+    let at_connect = Rc::new(Cell::new(0));
+    let ac = at_connect.clone();
+    let c = tcp::connect(port, "127.0.0.1", move |s: &Socket| {
+        ac.set(s.bytes_written())
+    })
+    .unwrap();
+    c.cork();
+    assert_eq!(c.writable_corked(), 1);
+    assert!(c.write("one"));
+    assert!(c.write(Bytes::from("twø")));
+    c.uncork();
+    assert_eq!(c.writable_corked(), 0);
+    assert_eq!(c.bytes_written(), 7);
+    let at_finish = Rc::new(Cell::new(0));
+    let af = at_finish.clone();
+    c.on("finish", move |s: &Socket| af.set(s.bytes_written()));
+    c.end();
+    run_bounded(LIMIT);
+    assert_eq!(at_connect.get(), 7);
+    assert_eq!(at_finish.get(), 7);
+    assert_eq!(&received.borrow()[..], "onetwø".as_bytes());
+}
+
+/// N37: a connected loop of `cork(); write(2 B); write(2 B); uncork()` 100
+/// times: every write returns true, nothing is lost, write callbacks all
+/// run in order.
+#[test]
+fn n37_cork_uncork_loop_batches_writes() {
+    let received = Rc::new(RefCell::new(Vec::new()));
+    let port = recording_server(received.clone());
+    let trace = Trace::new();
+    let returns = Rc::new(RefCell::new(Vec::new()));
+    let (t, r) = (trace.clone(), returns.clone());
+    let c = tcp::connect(port, "127.0.0.1", move |s: &Socket| {
+        for i in 0..100u32 {
+            s.cork();
+            r.borrow_mut().push(s.write(format!("{:02}", i % 100)));
+            let t = t.clone();
+            r.borrow_mut()
+                .push(s.write_cb("..", move |_: &Socket, e: Option<&Error>| {
+                    t.log(format!("cb{i}:{}", e.is_none()))
+                }));
+            s.uncork();
+        }
+        s.end();
+    })
+    .unwrap();
+    c.on("error", |_: &Socket, e: &Error| panic!("client error {e}"));
+    run_bounded(LIMIT);
+    assert_eq!(returns.borrow().len(), 200);
+    assert!(returns.borrow().iter().all(|&ok| ok));
+    let expected: String = (0..100u32).map(|i| format!("{:02}..", i % 100)).collect();
+    assert_eq!(String::from_utf8_lossy(&received.borrow()), expected);
+    let expected_cbs: Vec<String> = (0..100).map(|i| format!("cb{i}:true")).collect();
+    assert_eq!(trace.entries(), expected_cbs);
+}
+
+/// `end()` while corked sends what was held, then the FIN.
+#[test]
+fn end_while_corked_flushes_then_finishes() {
+    let received = Rc::new(RefCell::new(Vec::new()));
+    let port = recording_server(received.clone());
+    let trace = Trace::new();
+    let t = trace.clone();
+    let c = tcp::connect(port, "127.0.0.1", |s: &Socket| {
+        s.cork();
+        s.write("held ");
+        s.write("back");
+        s.end();
+    })
+    .unwrap();
+    c.on("finish", move |s: &Socket| {
+        t.log(format!("finish corked={}", s.writable_corked()))
+    });
+    run_bounded(LIMIT);
+    assert_eq!(&received.borrow()[..], b"held back");
+    assert_eq!(trace.entries(), ["finish corked=0"]);
+}

@@ -896,3 +896,58 @@ fn run_returns_once_a_timer_has_done_the_last_work() {
         "run_until() missed its condition"
     );
 }
+
+/// N38: `destroy_soon()` after a 1 MB write: our side is ended at once but
+/// not destroyed; `'finish'` then `'close'`; the peer gets every byte, then
+/// `'end'`.
+#[test]
+fn n38_destroy_soon_sends_everything_then_closes() {
+    const SIZE: usize = 1_000_000;
+    let trace = Trace::new();
+    let got = Rc::new(Cell::new(0usize));
+    let (t, g) = (trace.clone(), got.clone());
+    let server = tcp::create_server(ServerOptions::default(), move |srv: &Server, s: &Socket| {
+        let g1 = g.clone();
+        s.on("data", move |_: &Socket, d: &Bytes| {
+            g1.set(g1.get() + d.len())
+        });
+        let (t, g) = (t.clone(), g.clone());
+        s.on("end", move |_: &Socket| {
+            t.log(format!("S:end after {} bytes", g.get()))
+        });
+        srv.close();
+    });
+    let port = listen_local(server);
+    let t = trace.clone();
+    let c = tcp::connect(port, "127.0.0.1", move |s: &Socket| {
+        s.write(vec![7u8; SIZE]);
+        s.destroy_soon();
+        t.log(format!(
+            "C:after destroy_soon ended={} destroyed={}",
+            s.writable_ended(),
+            s.destroyed()
+        ));
+    })
+    .unwrap();
+    let t = trace.clone();
+    c.on("finish", move |s: &Socket| {
+        t.log(format!("C:finish finished={}", s.writable_finished()))
+    });
+    let t = trace.clone();
+    c.on("close", move |s: &Socket, e: bool| {
+        t.log(format!("C:close:{e} closed={}", s.closed()))
+    });
+    run_bounded(LIMIT);
+    assert_eq!(
+        trace.with_prefix("C:"),
+        [
+            "C:after destroy_soon ended=true destroyed=false",
+            "C:finish finished=true",
+            "C:close:false closed=true"
+        ]
+    );
+    assert_eq!(
+        trace.with_prefix("S:"),
+        [format!("S:end after {SIZE} bytes")]
+    );
+}

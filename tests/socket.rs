@@ -890,3 +890,68 @@ fn n63_reader_destroying_mid_flood_fails_the_writer_once() {
     assert_eq!(trace.with_prefix("C:"), ["C:destroyed", "C:close:false"]);
     assert_eq!(trace.with_prefix("S:"), ["S:error:reset", "S:close:true"]);
 }
+
+/// Node's stream-state properties: `readableFlowing`, `readableEnded`,
+/// `writableFinished`, `errored`, `closed`, `readableHighWaterMark`.
+#[test]
+fn stream_state_properties_follow_the_lifecycle() {
+    let trace = Trace::new();
+    let server = tcp::create_server(ServerOptions::default(), |srv: &Server, s: &Socket| {
+        s.end_with("bye");
+        srv.close();
+    });
+    let port = listen_local(server);
+    let c = Socket::new(SocketOptions {
+        high_water_mark: Some(1234),
+        ..SocketOptions::default()
+    });
+    assert_eq!(c.readable_flowing(), None);
+    assert_eq!(c.readable_high_water_mark(), 1234);
+    assert!(!c.closed());
+    c.connect(port, "127.0.0.1").unwrap();
+    let t = trace.clone();
+    c.on("data", move |s: &Socket, _: &Bytes| {
+        t.log(format!("data flowing={:?}", s.readable_flowing()))
+    });
+    let t = trace.clone();
+    c.on("end", move |s: &Socket| {
+        t.log(format!("end ended={}", s.readable_ended()))
+    });
+    let t = trace.clone();
+    c.on("finish", move |s: &Socket| {
+        t.log(format!("finish finished={}", s.writable_finished()))
+    });
+    let t = trace.clone();
+    c.on("close", move |s: &Socket, _: bool| {
+        t.log(format!(
+            "close closed={} errored={}",
+            s.closed(),
+            s.errored().is_some()
+        ))
+    });
+    run_bounded(LIMIT);
+    assert_eq!(
+        trace.entries(),
+        [
+            "data flowing=Some(true)",
+            "end ended=true",
+            "finish finished=true",
+            "close closed=true errored=false"
+        ]
+    );
+    assert!(c.closed(), "a stale handle reports closed");
+}
+
+/// `errored()` holds the error a socket was destroyed with.
+#[test]
+fn errored_holds_the_destroy_error() {
+    let c = tcp::connect(closed_port(), "127.0.0.1", |_: &Socket| {}).unwrap();
+    let seen = Rc::new(RefCell::new(None));
+    let s2 = seen.clone();
+    c.on("error", |_: &Socket, _: &Error| {});
+    c.on("close", move |s: &Socket, had_error: bool| {
+        *s2.borrow_mut() = Some((had_error, s.errored().map(|e| e.code())))
+    });
+    run_bounded(LIMIT);
+    assert_eq!(*seen.borrow(), Some((true, Some("ECONNREFUSED"))));
+}

@@ -147,8 +147,10 @@ pub(crate) enum SocketTick {
     AutoEnd,
     /// Our shutdown is done: end callbacks, then `'finish'`.
     Finish,
-    /// The queue emptied after a `false` write.
-    Drain,
+    /// Bytes were flushed inside an API call (`uncork()`, `end()` while
+    /// corked, a `false` write with an empty queue): callbacks, `'drain'`
+    /// and the pending shutdown follow here.
+    Flushed,
 }
 
 /// Everything the loop knows about one socket.
@@ -204,6 +206,12 @@ pub(crate) struct SocketState {
     read_held: bool,
     no_delay: bool,
     keep_alive: bool,
+    /// `cork()` depth: while above 0, writes queue instead of going out.
+    corked: u32,
+    /// `destroy_soon()`: destroy once `'finish'` has been emitted.
+    destroy_soon: bool,
+    finish_emitted: bool,
+    close_emitted: bool,
 }
 
 impl SocketState {
@@ -254,6 +262,10 @@ impl SocketState {
             read_held: false,
             no_delay: options.no_delay,
             keep_alive: options.keep_alive,
+            corked: 0,
+            destroy_soon: false,
+            finish_emitted: false,
+            close_emitted: false,
         }
     }
 
@@ -909,6 +921,12 @@ fn flush_step(c: &mut Core, key: Key) {
 /// pending shutdown.
 fn flush(key: Key) {
     with(|c| flush_step(c, key));
+    after_flush(key);
+}
+
+/// The user-visible half of a flush, run from the loop (never inside an
+/// API call): write callbacks, `'drain'`, then a pending shutdown.
+fn after_flush(key: Key) {
     let socket = Socket::from_key(key);
     while let Some(cb) = with(|c| sock(c, key).and_then(|s| s.queue.pop_completed())) {
         cb(&socket, None);
@@ -971,6 +989,11 @@ fn end_socket(c: &mut Core, key: Key, cb: Option<WriteCb>) {
         s.ending = true;
         if s.phase == Phase::Open && s.queue.is_empty() {
             shutdown(c, key);
+        } else if s.phase == Phase::Open && s.corked > 0 {
+            // end() uncorks: what was held goes out, then the FIN.
+            s.corked = 0;
+            flush_step(c, key);
+            c.ticks.push_back(Tick::Socket(key, SocketTick::Flushed));
         } else if s.phase == Phase::Fresh {
             // Never connected: nothing to flush or shut down.
             s.shutdown = true;
@@ -1047,25 +1070,21 @@ pub(crate) fn run_tick(key: Key, tick: SocketTick) {
             for cb in cbs {
                 cb(&socket, None);
             }
+            with(|c| {
+                if let Some(s) = sock(c, key) {
+                    s.finish_emitted = true;
+                }
+            });
             emit(key, EV_FINISH, &Payload::Unit);
             with(|c| {
                 if let Some(s) = sock(c, key) {
-                    if !s.destroyed && s.end_emitted {
+                    if !s.destroyed && (s.end_emitted || s.destroy_soon) {
                         destroy(c, key, None);
                     }
                 }
             });
         }
-        SocketTick::Drain => {
-            let drain = with(|c| {
-                sock(c, key).is_some_and(|s| {
-                    !s.destroyed && s.queue.is_empty() && std::mem::take(&mut s.need_drain)
-                })
-            });
-            if drain {
-                emit(key, EV_DRAIN, &Payload::Unit);
-            }
-        }
+        SocketTick::Flushed => after_flush(key),
     }
 }
 
@@ -1105,7 +1124,12 @@ pub(crate) fn emit_timeout(key: Key) {
 /// The close phase: `'close'`, then the slot is freed and the listeners
 /// dropped (outside the borrow, as their captures may run any `Drop`).
 pub(crate) fn emit_close(key: Key) {
-    let had_error = with(|c| sock(c, key).map(|s| s.had_error));
+    let had_error = with(|c| {
+        sock(c, key).map(|s| {
+            s.close_emitted = true;
+            s.had_error
+        })
+    });
     let Some(had_error) = had_error else { return };
     emit(key, EV_CLOSE, &Payload::HadError(had_error));
     let state = with(|c| {
@@ -1383,6 +1407,70 @@ impl Socket {
         self.get(false, |s| s.flowing == Some(false))
     }
 
+    /// Holds writes in the queue until the matching
+    /// [`uncork`](Socket::uncork), so that many small writes leave in one
+    /// `writev`. Calls nest.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(s: nodenet::Socket) {
+    /// s.cork();
+    /// s.write("HTTP/1.1 200 OK\r\n");
+    /// s.write("content-length: 2\r\n\r\nok");
+    /// s.uncork(); // both leave in one system call
+    /// # }
+    /// ```
+    pub fn cork(&self) -> Socket {
+        with(|c| {
+            if let Some(s) = sock(c, self.key) {
+                s.corked += 1;
+            }
+        });
+        *self
+    }
+
+    /// Undoes one [`cork`](Socket::cork); the last one flushes what was
+    /// held (write callbacks and `'drain'` follow on a later turn).
+    pub fn uncork(&self) -> Socket {
+        let key = self.key;
+        with(|c| {
+            let Some(s) = sock(c, key) else { return };
+            if s.corked == 0 {
+                return;
+            }
+            s.corked -= 1;
+            if s.corked == 0 && s.phase == Phase::Open && !s.queue.is_empty() {
+                flush_step(c, key);
+                c.ticks.push_back(Tick::Socket(key, SocketTick::Flushed));
+            }
+        });
+        *self
+    }
+
+    /// `cork()` depth (Node's `writableCorked`).
+    pub fn writable_corked(&self) -> u32 {
+        self.get(0, |s| s.corked)
+    }
+
+    /// Ends our side, then destroys the socket once `'finish'` has been
+    /// emitted (at once if it already has). Queued writes are sent first.
+    pub fn destroy_soon(&self) {
+        let key = self.key;
+        with(|c| {
+            let Some(s) = sock(c, key) else { return };
+            if s.destroyed {
+                return;
+            }
+            s.destroy_soon = true;
+            if s.phase == Phase::Fresh || s.finish_emitted {
+                destroy(c, key, None);
+            } else if s.writable {
+                end_socket(c, key, None);
+            }
+        });
+    }
+
     /// Emits `'timeout'` after `ms` of inactivity (no read, no write).
     ///
     /// Inactivity timeouts are second-granular: `ms` is rounded to the
@@ -1603,6 +1691,39 @@ impl Socket {
         self.get(false, |s| !s.writable && (s.ending || s.shutdown))
     }
 
+    /// Whether `'finish'` has been emitted (Node's `writableFinished`).
+    pub fn writable_finished(&self) -> bool {
+        self.get(false, |s| s.finish_emitted)
+    }
+
+    /// Whether `'end'` has been emitted (Node's `readableEnded`).
+    pub fn readable_ended(&self) -> bool {
+        self.get(false, |s| s.end_emitted)
+    }
+
+    /// Node's `readableFlowing`: `None` before any `'data'` listener,
+    /// `resume()` or `pause()`; then whether data flows.
+    pub fn readable_flowing(&self) -> Option<bool> {
+        self.get(None, |s| s.flowing)
+    }
+
+    /// The read buffer's high-water mark (the same value as the write
+    /// queue's).
+    pub fn readable_high_water_mark(&self) -> usize {
+        self.get(0, |s| s.hwm)
+    }
+
+    /// The error the socket was destroyed with (Node's `errored`).
+    pub fn errored(&self) -> Option<Error> {
+        self.get(None, |s| if s.had_error { s.error.clone() } else { None })
+    }
+
+    /// Whether `'close'` has been emitted (Node's `closed`); a stale handle
+    /// also reports `true`.
+    pub fn closed(&self) -> bool {
+        self.get(true, |s| s.close_emitted)
+    }
+
     /// Whether `allow_half_open` is set.
     pub fn allow_half_open(&self) -> bool {
         self.get(false, |s| s.allow_half_open)
@@ -1664,7 +1785,8 @@ fn write(c: &mut Core, key: Key, data: impl WriteData, cb: Option<WriteCb>) -> b
     let s = &mut sockets[key.index()];
     let len = data.as_slice().len();
     let mut failure = None;
-    if s.phase == Phase::Open && s.queue.is_empty() && s.writable_ready && len > 0 {
+    if s.phase == Phase::Open && s.queue.is_empty() && s.writable_ready && s.corked == 0 && len > 0
+    {
         let stream = s.stream.as_mut().expect("open sockets have a stream");
         match stream.write(data.as_slice()) {
             Ok(n) => {
@@ -1711,7 +1833,7 @@ fn write(c: &mut Core, key: Key, data: impl WriteData, cb: Option<WriteCb>) -> b
     if !below {
         s.need_drain = true;
         if s.queue.is_empty() {
-            c.ticks.push_back(Tick::Socket(key, SocketTick::Drain));
+            c.ticks.push_back(Tick::Socket(key, SocketTick::Flushed));
         }
     }
     below
