@@ -35,6 +35,8 @@ pub enum Shape {
     Unit,
     /// A chunk of received bytes: `|s: &Socket, chunk: &Bytes|`.
     Data,
+    /// A chunk of received text: `|s: &Socket, text: &str|`.
+    Text,
     /// Whether the close was caused by an error: `|s: &Socket, had_error: bool|`.
     HadError,
     /// An error: `|s: &Socket, err: &Error|`.
@@ -53,6 +55,7 @@ impl Shape {
         let extra = match self {
             Shape::Unit => "",
             Shape::Data => ", chunk: &Bytes",
+            Shape::Text => ", text: &str",
             Shape::HadError => ", had_error: bool",
             Shape::Error => ", err: &Error",
             Shape::Socket => ", socket: &Socket",
@@ -74,6 +77,8 @@ pub enum Payload<'a> {
     Unit,
     /// A received chunk.
     Data(&'a Bytes),
+    /// A received chunk and its text, after `set_encoding`.
+    Text(&'a Bytes, &'a str),
     /// `'close'`'s `had_error`.
     HadError(bool),
     /// An error.
@@ -91,6 +96,18 @@ pub enum Payload<'a> {
 pub(crate) struct EventSpec {
     pub(crate) name: &'static str,
     pub(crate) shape: Shape,
+    /// A second accepted shape (`'data'` takes `&Bytes` or `&str`).
+    pub(crate) alt: Option<Shape>,
+}
+
+impl EventSpec {
+    pub(crate) const fn new(name: &'static str, shape: Shape) -> EventSpec {
+        EventSpec {
+            name,
+            shape,
+            alt: None,
+        }
+    }
 }
 
 /// The stored form of every listener: the handle, then the payload.
@@ -163,7 +180,34 @@ where
     }
 }
 
-listener_shape!((Bytes,), Data, (chunk: &Bytes), Data(b) => (b));
+impl<H: 'static, F> Listener<H, (Bytes,)> for F
+where
+    F: FnMut(&H, &Bytes) + 'static,
+{
+    const SHAPE: Shape = Shape::Data;
+    fn into_listener(mut self) -> ListenerRc<H> {
+        cell(move |h: &H, p: &Payload<'_>| match *p {
+            Payload::Data(b) | Payload::Text(b, _) => self(h, b),
+            _ => {}
+        })
+    }
+}
+
+impl<H: 'static, F> Listener<H, (String,)> for F
+where
+    F: FnMut(&H, &str) + 'static,
+{
+    const SHAPE: Shape = Shape::Text;
+    fn into_listener(mut self) -> ListenerRc<H> {
+        cell(move |h: &H, p: &Payload<'_>| match *p {
+            Payload::Text(_, t) => self(h, t),
+            // Not reached on sockets: a text listener turns UTF-8 decoding
+            // on. Kept total for any other emitter.
+            Payload::Data(b) => self(h, &String::from_utf8_lossy(b)),
+            _ => {}
+        })
+    }
+}
 listener_shape!((bool,), HadError, (had_error: bool), HadError(b) => (b));
 listener_shape!((Error,), Error, (err: &Error), Error(e) => (e));
 listener_shape!((crate::Socket,), Socket, (s: &crate::Socket), Socket(s) => (s));
@@ -286,14 +330,23 @@ pub(crate) fn resolve(
                 ),
             ))
         }
-        Some(i) if events[i].shape != shape => Err(Error::new(
-            ErrorCode::ErrInvalidArgType,
-            format!(
-                "'{name}' listeners on a {handle} take {}, but this closure takes {}",
-                events[i].shape.closure(handle),
-                shape.closure(handle)
-            ),
-        )),
+        Some(i) if events[i].shape != shape && events[i].alt != Some(shape) => {
+            let expected = match events[i].alt {
+                Some(alt) => format!(
+                    "{} or {}",
+                    events[i].shape.closure(handle),
+                    alt.closure(handle)
+                ),
+                None => events[i].shape.closure(handle),
+            };
+            Err(Error::new(
+                ErrorCode::ErrInvalidArgType,
+                format!(
+                    "'{name}' listeners on a {handle} take {expected}, but this closure takes {}",
+                    shape.closure(handle)
+                ),
+            ))
+        }
         Some(i) => Ok(i as u8),
     }
 }
@@ -340,7 +393,7 @@ pub(crate) fn call<H: ListenerHost>(
 pub(crate) trait EventTarget: ListenerHost + Copy + 'static {
     const NAME: &'static str;
     const EVENTS: &'static [EventSpec];
-    fn listener_added(&self, _event: u8) {}
+    fn listener_added(&self, _event: u8, _shape: Shape) {}
 }
 
 /// Checks and stores a listener.
@@ -357,7 +410,7 @@ pub(crate) fn add_listener<H: EventTarget, A, F: Listener<H, A>>(
     let id = handle.with_listeners(|l| l.add(event, once, prepend, rc.take().expect("once")));
     // On a stale handle the listener is dropped here, outside the borrow.
     drop(rc);
-    handle.listener_added(event);
+    handle.listener_added(event, F::SHAPE);
     Ok(id.unwrap_or(ListenerId(0)))
 }
 
@@ -550,14 +603,8 @@ mod tests {
     }
 
     const EVENTS: &[EventSpec] = &[
-        EventSpec {
-            name: "x",
-            shape: Shape::Unit,
-        },
-        EventSpec {
-            name: "data",
-            shape: Shape::Data,
-        },
+        EventSpec::new("x", Shape::Unit),
+        EventSpec::new("data", Shape::Data),
     ];
 
     fn on<A, F: Listener<Thing, A>>(name: &str, once: bool, prepend: bool, f: F) -> ListenerId {

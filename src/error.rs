@@ -88,6 +88,8 @@ pub enum ErrorCode {
     ErrOutOfRange,
     /// Every connection attempt timed out (`ERR_SOCKET_CONNECTION_TIMEOUT`).
     ErrSocketConnectionTimeout,
+    /// An encoding name Node does not know (`ERR_UNKNOWN_ENCODING`).
+    ErrUnknownEncoding,
 }
 
 impl ErrorCode {
@@ -135,6 +137,7 @@ impl ErrorCode {
             ErrInvalidIpAddress => "ERR_INVALID_IP_ADDRESS",
             ErrOutOfRange => "ERR_OUT_OF_RANGE",
             ErrSocketConnectionTimeout => "ERR_SOCKET_CONNECTION_TIMEOUT",
+            ErrUnknownEncoding => "ERR_UNKNOWN_ENCODING",
         }
     }
 

@@ -57,6 +57,7 @@ mod error;
 mod event_loop;
 mod handle;
 pub mod tcp;
+mod text;
 mod timer;
 mod write_queue;
 
@@ -71,6 +72,7 @@ pub use tcp::{
     ConnectOptions, DropInfo, IntoPort, ListenOptions, Lookup, ReadyState, Server, ServerOptions,
     Socket, SocketOptions, WriteData,
 };
+pub use text::Encoding;
 pub use timer::{
     clear_immediate, clear_interval, clear_timeout, next_tick, set_immediate, set_interval,
     set_timeout, Timer,

@@ -250,8 +250,8 @@ fn try_on_wrong_shape_names_the_expected_closure() {
     assert_eq!(err.code(), "ERR_INVALID_ARG_TYPE");
     assert_eq!(
         err.message(),
-        "'data' listeners on a Socket take |socket: &Socket, chunk: &Bytes|, \
-         but this closure takes |socket: &Socket|"
+        "'data' listeners on a Socket take |socket: &Socket, chunk: &Bytes| \
+         or |socket: &Socket, text: &str|, but this closure takes |socket: &Socket|"
     );
     let err = s.try_on("close", |_: &Socket, _: &Error| {}).unwrap_err();
     assert_eq!(
@@ -286,7 +286,7 @@ fn on_with_an_unknown_event_panics() {
 /// expected closure.
 #[test]
 #[should_panic(
-    expected = "'data' listeners on a Socket take |socket: &Socket, chunk: &Bytes|, but this closure takes |socket: &Socket|"
+    expected = "'data' listeners on a Socket take |socket: &Socket, chunk: &Bytes| or |socket: &Socket, text: &str|, but this closure takes |socket: &Socket|"
 )]
 fn on_with_a_wrong_shape_panics() {
     Socket::new(SocketOptions::default()).on("data", |_: &Socket| {});

@@ -23,26 +23,11 @@ const EV_ERROR: u8 = 3;
 const EV_DROP: u8 = 4;
 
 const SERVER_EVENTS: &[EventSpec] = &[
-    EventSpec {
-        name: "listening",
-        shape: Shape::Unit,
-    },
-    EventSpec {
-        name: "connection",
-        shape: Shape::Socket,
-    },
-    EventSpec {
-        name: "close",
-        shape: Shape::Unit,
-    },
-    EventSpec {
-        name: "error",
-        shape: Shape::Error,
-    },
-    EventSpec {
-        name: "drop",
-        shape: Shape::Drop,
-    },
+    EventSpec::new("listening", Shape::Unit),
+    EventSpec::new("connection", Shape::Socket),
+    EventSpec::new("close", Shape::Unit),
+    EventSpec::new("error", Shape::Error),
+    EventSpec::new("drop", Shape::Drop),
 ];
 
 /// Deferred server work.

@@ -25,6 +25,7 @@ use crate::event_loop::{self, with, Core, Tick, READ_CAP_PER_TURN};
 use crate::handle::Key;
 use crate::tcp::server;
 use crate::tcp::{Lookup, SocketOptions, WriteData};
+use crate::text::{Encoding, TextDecoder};
 use crate::timer::wheel::Wheel;
 use crate::write_queue::{WriteQueue, MAX_IOVECS};
 
@@ -46,46 +47,20 @@ pub(crate) const EV_CLOSE: u8 = 8;
 pub(crate) const EV_LOOKUP: u8 = 9;
 
 pub(crate) const SOCKET_EVENTS: &[EventSpec] = &[
-    EventSpec {
-        name: "connect",
-        shape: Shape::Unit,
-    },
-    EventSpec {
-        name: "ready",
-        shape: Shape::Unit,
-    },
+    EventSpec::new("connect", Shape::Unit),
+    EventSpec::new("ready", Shape::Unit),
     EventSpec {
         name: "data",
         shape: Shape::Data,
+        alt: Some(Shape::Text),
     },
-    EventSpec {
-        name: "end",
-        shape: Shape::Unit,
-    },
-    EventSpec {
-        name: "finish",
-        shape: Shape::Unit,
-    },
-    EventSpec {
-        name: "drain",
-        shape: Shape::Unit,
-    },
-    EventSpec {
-        name: "timeout",
-        shape: Shape::Unit,
-    },
-    EventSpec {
-        name: "error",
-        shape: Shape::Error,
-    },
-    EventSpec {
-        name: "close",
-        shape: Shape::HadError,
-    },
-    EventSpec {
-        name: "lookup",
-        shape: Shape::Lookup,
-    },
+    EventSpec::new("end", Shape::Unit),
+    EventSpec::new("finish", Shape::Unit),
+    EventSpec::new("drain", Shape::Unit),
+    EventSpec::new("timeout", Shape::Unit),
+    EventSpec::new("error", Shape::Error),
+    EventSpec::new("close", Shape::HadError),
+    EventSpec::new("lookup", Shape::Lookup),
 ];
 
 /// Where a socket is in its life.
@@ -208,6 +183,8 @@ pub(crate) struct SocketState {
     keep_alive: bool,
     /// `cork()` depth: while above 0, writes queue instead of going out.
     corked: u32,
+    /// `set_encoding()`: 'data' carries whole characters.
+    decoder: Option<Box<TextDecoder>>,
     /// `destroy_soon()`: destroy once `'finish'` has been emitted.
     destroy_soon: bool,
     finish_emitted: bool,
@@ -263,6 +240,7 @@ impl SocketState {
             no_delay: options.no_delay,
             keep_alive: options.keep_alive,
             corked: 0,
+            decoder: None,
             destroy_soon: false,
             finish_emitted: false,
             close_emitted: false,
@@ -384,12 +362,17 @@ impl emitter::EventTarget for Socket {
     const NAME: &'static str = "Socket";
     const EVENTS: &'static [EventSpec] = SOCKET_EVENTS;
 
-    fn listener_added(&self, event: u8) {
+    fn listener_added(&self, event: u8, shape: Shape) {
         // Node: a 'data' listener turns on flowing mode unless the socket
-        // was explicitly paused.
+        // was explicitly paused. A text listener (`|s, text: &str|`) turns
+        // on UTF-8 decoding if no encoding was set, so that characters
+        // split across reads arrive whole.
         if event == EV_DATA {
             with(|c| {
                 if let Some(s) = sock(c, self.key) {
+                    if shape == Shape::Text && s.decoder.is_none() {
+                        s.decoder = Some(Box::new(TextDecoder::new(Encoding::Utf8)));
+                    }
                     if s.flowing.is_none() {
                         s.flowing = Some(true);
                         schedule_read(c, self.key);
@@ -850,11 +833,24 @@ fn read(key: Key) {
     let mut budget = READ_CAP_PER_TURN;
     loop {
         match with(|c| read_step(c, key, &mut budget)) {
-            ReadStep::Deliver(chunk) => {
-                emit(key, EV_DATA, &Payload::Data(&chunk));
-            }
+            ReadStep::Deliver(chunk) => deliver(key, &chunk),
             ReadStep::Again => {}
             ReadStep::Stop => break,
+        }
+    }
+}
+
+/// Emits `'data'`: the chunk as it is, or whole characters of it once an
+/// encoding is set.
+fn deliver(key: Key, chunk: &Bytes) {
+    let decoded = with(|c| sock(c, key).map(|s| s.decoder.as_mut().map(|d| d.decode(chunk))));
+    match decoded {
+        Some(Some(Some(piece))) => {
+            emit(key, EV_DATA, &Payload::Text(&piece.bytes, &piece.text()));
+        }
+        Some(Some(None)) | None => {} // all held back, or the socket is gone
+        Some(None) => {
+            emit(key, EV_DATA, &Payload::Data(chunk));
         }
     }
 }
@@ -1032,6 +1028,11 @@ pub(crate) fn run_tick(key: Key, tick: SocketTick) {
             });
             if go.is_none() {
                 return;
+            }
+            // Bytes of an unfinished character go out (as U+FFFD) first.
+            let rest = with(|c| sock(c, key).and_then(|s| s.decoder.as_mut()?.finish()));
+            if let Some(piece) = rest {
+                emit(key, EV_DATA, &Payload::Text(&piece.bytes, &piece.text()));
             }
             emit(key, EV_END, &Payload::Unit);
             with(|c| {
@@ -1405,6 +1406,37 @@ impl Socket {
     /// Whether [`pause`](Socket::pause) is in force.
     pub fn is_paused(&self) -> bool {
         self.get(false, |s| s.flowing == Some(false))
+    }
+
+    /// Decodes received bytes as `encoding` text: `'data'` listeners that
+    /// take `&str` get whole characters, never half of one split across
+    /// reads (`&Bytes` listeners get the same bytes, cut at character
+    /// boundaries). A `&str` listener on a socket with no encoding set
+    /// turns on UTF-8.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use nodenet::{Encoding, Socket};
+    /// # fn f(s: Socket) {
+    /// s.set_encoding(Encoding::Utf8)
+    ///     .on("data", |_: &Socket, text: &str| println!("{text}"));
+    /// # }
+    /// ```
+    pub fn set_encoding(&self, encoding: Encoding) -> Socket {
+        with(|c| {
+            if let Some(s) = sock(c, self.key) {
+                if s.decoder.as_ref().map(|d| d.encoding()) != Some(encoding) {
+                    s.decoder = Some(Box::new(TextDecoder::new(encoding)));
+                }
+            }
+        });
+        *self
+    }
+
+    /// The encoding set by [`set_encoding`](Socket::set_encoding).
+    pub fn encoding(&self) -> Option<Encoding> {
+        self.get(None, |s| s.decoder.as_ref().map(|d| d.encoding()))
     }
 
     /// Holds writes in the queue until the matching
