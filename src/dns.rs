@@ -11,24 +11,37 @@ use std::sync::Arc;
 
 use crate::event_loop::Remote;
 
-/// Resolves `host:port` on another thread; `done(host, addresses)` runs on
-/// the loop thread.
+/// Resolves `host:port` with the system resolver on another thread;
+/// `done(host, addresses)` runs on the loop thread.
 pub(crate) fn resolve(
     remote: Arc<Remote>,
     host: String,
     port: u16,
     done: impl FnOnce(String, io::Result<Vec<SocketAddr>>) + Send + 'static,
 ) {
+    resolve_with(
+        remote,
+        host,
+        move |host| (host, port).to_socket_addrs().map(|a| a.collect()),
+        done,
+    );
+}
+
+/// Runs `lookup(host)` on another thread; `done(host, addresses)` runs on
+/// the loop thread.
+pub(crate) fn resolve_with(
+    remote: Arc<Remote>,
+    host: String,
+    lookup: impl FnOnce(&str) -> io::Result<Vec<SocketAddr>> + Send + 'static,
+    done: impl FnOnce(String, io::Result<Vec<SocketAddr>>) + Send + 'static,
+) {
     let job = move || {
-        let result = (host.as_str(), port)
-            .to_socket_addrs()
-            .map(|addrs| addrs.collect::<Vec<_>>());
+        let result = lookup(&host);
         remote.post(Box::new(move || done(host, result)));
     };
-    // Spawning can fail only when the process is out of threads or memory;
+    // Spawning fails only when the process is out of threads or memory;
     // the lookup then runs here, blocking this once rather than being lost.
-    let job = std::sync::Mutex::new(Some(job));
-    let job = Arc::new(job);
+    let job = Arc::new(std::sync::Mutex::new(Some(job)));
     let spawned = {
         let job = job.clone();
         std::thread::Builder::new()

@@ -47,6 +47,8 @@ pub enum Shape {
     Drop,
     /// A name resolution result: `|s: &Socket, lookup: &Lookup|`.
     Lookup,
+    /// A connection attempt: `|s: &Socket, attempt: &ConnectionAttempt|`.
+    Attempt,
 }
 
 impl Shape {
@@ -61,6 +63,7 @@ impl Shape {
             Shape::Socket => ", socket: &Socket",
             Shape::Drop => ", info: &DropInfo",
             Shape::Lookup => ", lookup: &Lookup",
+            Shape::Attempt => ", attempt: &ConnectionAttempt",
         };
         format!("|{h}: &{handle}{extra}|")
     }
@@ -89,6 +92,8 @@ pub enum Payload<'a> {
     Drop(&'a crate::DropInfo),
     /// A name resolution result.
     Lookup(&'a crate::Lookup),
+    /// A connection attempt.
+    Attempt(&'a crate::ConnectionAttempt),
 }
 
 /// One event of a handle type: its Node name and the payload it carries.
@@ -213,6 +218,7 @@ listener_shape!((Error,), Error, (err: &Error), Error(e) => (e));
 listener_shape!((crate::Socket,), Socket, (s: &crate::Socket), Socket(s) => (s));
 listener_shape!((crate::DropInfo,), Drop, (d: &crate::DropInfo), Drop(d) => (d));
 listener_shape!((crate::Lookup,), Lookup, (l: &crate::Lookup), Lookup(l) => (l));
+listener_shape!((crate::ConnectionAttempt,), Attempt, (a: &crate::ConnectionAttempt), Attempt(a) => (a));
 
 /// Identifies one registration, for [`off`](crate::Socket::off).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]

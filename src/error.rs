@@ -244,6 +244,8 @@ pub struct Error {
     port: Option<u16>,
     hostname: Option<String>,
     source: Option<Arc<io::Error>>,
+    /// The failures behind an aggregate error (Node's `AggregateError`).
+    errors: Option<Arc<[Error]>>,
 }
 
 impl Error {
@@ -257,6 +259,7 @@ impl Error {
             port: None,
             hostname: None,
             source: None,
+            errors: None,
         }
     }
 
@@ -289,6 +292,7 @@ impl Error {
             port,
             hostname: None,
             source: Some(Arc::new(err)),
+            errors: None,
         }
     }
 
@@ -307,6 +311,7 @@ impl Error {
             port: None,
             hostname: Some(host.to_string()),
             source: err.map(Arc::new),
+            errors: None,
         }
     }
 
@@ -316,6 +321,27 @@ impl Error {
         self.message
             .push_str(&format!(" - Local ({}:{})", local.ip(), local.port()));
         self
+    }
+
+    /// Every connection attempt failed: one error standing for them all,
+    /// with the first one's code (Node's `AggregateError`) and each one in
+    /// [`errors`](Error::errors).
+    pub(crate) fn aggregate(errors: Vec<Error>) -> Error {
+        let kind = errors.first().map_or(ErrorCode::UNKNOWN, |e| e.kind);
+        let message = errors
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut err = Error::new(kind, message);
+        err.errors = Some(errors.into());
+        err
+    }
+
+    /// The individual failures behind an aggregate error (every connection
+    /// attempt of happy eyeballs); empty for any other error.
+    pub fn errors(&self) -> &[Error] {
+        self.errors.as_deref().unwrap_or(&[])
     }
 
     pub(crate) fn bad_port(what: impl fmt::Display) -> Error {
@@ -446,6 +472,7 @@ impl From<io::Error> for Error {
             port: None,
             hostname: None,
             source: Some(Arc::new(err)),
+            errors: None,
         }
     }
 }

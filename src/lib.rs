@@ -69,8 +69,8 @@ pub use bytes::Bytes;
 pub use emitter::{Listener, ListenerId, Payload, Shape};
 pub use error::{Error, ErrorCode};
 pub use tcp::{
-    ConnectOptions, DropInfo, IntoPort, ListenOptions, Lookup, ReadyState, Server, ServerOptions,
-    Socket, SocketOptions, WriteData,
+    ConnectOptions, ConnectionAttempt, DropInfo, IntoPort, ListenOptions, Lookup, ReadyState,
+    Server, ServerOptions, Socket, SocketOptions, WriteData,
 };
 pub use text::Encoding;
 pub use timer::{

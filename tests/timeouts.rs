@@ -255,21 +255,7 @@ fn n50_timeout_on_a_never_connected_socket() {
 /// `'connect'` or `'error'`.
 #[test]
 fn n50_connect_options_timeout_covers_connecting() {
-    use socket2::{Domain, Socket as RawSocket, Type};
-    let raw = RawSocket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    raw.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
-        .unwrap();
-    raw.listen(0).unwrap();
-    let port = raw.local_addr().unwrap().as_socket().unwrap().port();
-    // Fill the accept queue (never accepted) so later SYNs go unanswered.
-    let mut fillers = Vec::new();
-    for _ in 0..4 {
-        let f = RawSocket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-        f.set_nonblocking(true).unwrap();
-        let _ = f.connect(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into());
-        fillers.push(f);
-    }
-    std::thread::sleep(Duration::from_millis(100));
+    let (_hanging, port) = hanging_port();
 
     let trace = Trace::new();
     let c = tcp::create_connection(ConnectOptions {
@@ -299,7 +285,7 @@ fn n50_connect_options_timeout_covers_connecting() {
             "c:close:false"
         ]
     );
-    drop(fillers);
+    drop(_hanging);
 }
 
 /// N51: `set_timeout` on a destroyed socket is a no-op: it returns the

@@ -7,9 +7,14 @@ use bytes::{Bytes, BytesMut};
 
 use crate::error::{Error, ErrorCode};
 
+pub(crate) mod connect;
 pub(crate) mod server;
 pub(crate) mod socket;
 
+pub use connect::{
+    get_default_auto_select_family, get_default_auto_select_family_attempt_timeout,
+    set_default_auto_select_family, set_default_auto_select_family_attempt_timeout, Resolver,
+};
 pub use server::Server;
 pub use socket::{ReadyState, Socket, DEFAULT_HIGH_WATER_MARK};
 
@@ -77,6 +82,17 @@ pub struct ConnectOptions {
     /// Inactivity timeout in ms, set before connecting (so it covers name
     /// resolution and the handshake); see [`Socket::set_timeout`].
     pub timeout: Option<u64>,
+    /// Only addresses of this family: 4 or 6 (0, the default: any). A
+    /// family turns happy eyeballs off.
+    pub family: u8,
+    /// A custom resolver instead of the system's (Node's `lookup`).
+    pub lookup: Option<Resolver>,
+    /// Try several addresses of a host name with happy eyeballs (default:
+    /// [`get_default_auto_select_family`], `true`).
+    pub auto_select_family: Option<bool>,
+    /// Time each attempt but the last gets, in ms (default:
+    /// [`get_default_auto_select_family_attempt_timeout`], 250; at least 10).
+    pub auto_select_family_attempt_timeout: Option<u64>,
     /// The socket's own options.
     pub socket: SocketOptions,
 }
@@ -141,6 +157,20 @@ pub struct DropInfo {
     pub local: Option<SocketAddr>,
     /// The peer's end.
     pub remote: SocketAddr,
+}
+
+/// What `'connectionAttempt'`, `'connectionAttemptFailed'` and
+/// `'connectionAttemptTimeout'` report.
+#[derive(Debug, Clone)]
+pub struct ConnectionAttempt {
+    /// The address tried.
+    pub address: IpAddr,
+    /// The port tried.
+    pub port: u16,
+    /// 4 or 6.
+    pub family: u8,
+    /// Why it failed (`'connectionAttemptFailed'` only).
+    pub error: Option<Error>,
 }
 
 /// What `'lookup'` reports: the address a host name resolved to, or why it
@@ -335,7 +365,7 @@ pub fn create_server(
     Server::create(options).on("connection", on_connection)
 }
 
-fn connect_port(port: impl IntoPort) -> Result<u16, Error> {
+pub(crate) fn connect_port(port: impl IntoPort) -> Result<u16, Error> {
     match port.into_port()? {
         0 => Err(Error::new(
             ErrorCode::ErrSocketBadPort,
@@ -372,7 +402,7 @@ pub fn connect(
     let port = connect_port(port)?;
     let socket = Socket::new(SocketOptions::default());
     socket.once("connect", on_connect);
-    if let Err(e) = socket.connect_to(port, host, None) {
+    if let Err(e) = socket.connect_plan(connect::Plan::new(port, host)) {
         socket.destroy();
         return Err(e);
     }
@@ -388,6 +418,15 @@ pub fn connect(
 /// `ERR_SOCKET_BAD_PORT` for port 0.
 pub fn create_connection(options: ConnectOptions) -> Result<Socket, Error> {
     let port = connect_port(options.port)?;
+    if !matches!(options.family, 0 | 4 | 6) {
+        return Err(Error::new(
+            ErrorCode::ErrInvalidArgValue,
+            format!(
+                "The property 'options.family' must be one of: 0, 4, 6. Received {}",
+                options.family
+            ),
+        ));
+    }
     let local = match (options.local_address, options.local_port) {
         (None, None) => None,
         (ip, port) => Some(SocketAddr::new(
@@ -395,11 +434,19 @@ pub fn create_connection(options: ConnectOptions) -> Result<Socket, Error> {
             port.unwrap_or(0),
         )),
     };
+    let plan = connect::Plan {
+        local,
+        family: options.family,
+        lookup: options.lookup,
+        auto_select: options.auto_select_family,
+        attempt_timeout_ms: options.auto_select_family_attempt_timeout,
+        ..connect::Plan::new(port, &options.host)
+    };
     let socket = Socket::new(options.socket);
     if let Some(ms) = options.timeout {
         socket.set_timeout(ms);
     }
-    if let Err(e) = socket.connect_to(port, &options.host, local) {
+    if let Err(e) = socket.connect_plan(plan) {
         socket.destroy();
         return Err(e);
     }

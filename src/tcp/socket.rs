@@ -21,10 +21,11 @@ use mio::{Interest, Token};
 
 use crate::emitter::{self, EventSpec, ListenerHost, Listeners, Payload, Shape};
 use crate::error::{Error, ErrorCode};
-use crate::event_loop::{self, with, Core, Tick, READ_CAP_PER_TURN};
+use crate::event_loop::{with, Core, Tick, READ_CAP_PER_TURN};
 use crate::handle::Key;
+use crate::tcp::connect::{self, Attempts, Plan};
 use crate::tcp::server;
-use crate::tcp::{Lookup, SocketOptions, WriteData};
+use crate::tcp::{ConnectionAttempt, SocketOptions, WriteData};
 use crate::text::{Encoding, TextDecoder};
 use crate::timer::wheel::Wheel;
 use crate::write_queue::{WriteQueue, MAX_IOVECS};
@@ -45,6 +46,9 @@ pub(crate) const EV_TIMEOUT: u8 = 6;
 pub(crate) const EV_ERROR: u8 = 7;
 pub(crate) const EV_CLOSE: u8 = 8;
 pub(crate) const EV_LOOKUP: u8 = 9;
+pub(crate) const EV_ATTEMPT: u8 = 10;
+pub(crate) const EV_ATTEMPT_FAILED: u8 = 11;
+pub(crate) const EV_ATTEMPT_TIMEOUT: u8 = 12;
 
 pub(crate) const SOCKET_EVENTS: &[EventSpec] = &[
     EventSpec::new("connect", Shape::Unit),
@@ -61,6 +65,9 @@ pub(crate) const SOCKET_EVENTS: &[EventSpec] = &[
     EventSpec::new("error", Shape::Error),
     EventSpec::new("close", Shape::HadError),
     EventSpec::new("lookup", Shape::Lookup),
+    EventSpec::new("connectionAttempt", Shape::Attempt),
+    EventSpec::new("connectionAttemptFailed", Shape::Attempt),
+    EventSpec::new("connectionAttemptTimeout", Shape::Attempt),
 ];
 
 /// Where a socket is in its life.
@@ -122,6 +129,9 @@ pub(crate) enum SocketTick {
     AutoEnd,
     /// Our shutdown is done: end callbacks, then `'finish'`.
     Finish,
+    /// `'connectionAttempt'`, `'connectionAttemptFailed'` or
+    /// `'connectionAttemptTimeout'`.
+    Attempt(u8, ConnectionAttempt),
     /// Bytes were flushed inside an API call (`uncork()`, `end()` while
     /// corked, a `false` write with an empty queue): callbacks, `'drain'`
     /// and the pending shutdown follow here.
@@ -132,7 +142,7 @@ pub(crate) enum SocketTick {
 pub(crate) struct SocketState {
     pub(crate) generation: u32,
     pub(crate) phase: Phase,
-    stream: Option<TcpStream>,
+    pub(crate) stream: Option<TcpStream>,
     pub(crate) listeners: Listeners<Socket>,
     queue: WriteQueue<WriteCb>,
     end_cbs: Vec<WriteCb>,
@@ -142,11 +152,8 @@ pub(crate) struct SocketState {
     remote: Option<SocketAddr>,
     local: Option<SocketAddr>,
     error: Option<Error>,
-    /// Addresses still to try, and the one being tried.
-    addrs: VecDeque<SocketAddr>,
-    attempt: Option<SocketAddr>,
-    local_bind: Option<SocketAddr>,
-    host: Option<String>,
+    /// A client socket's addresses and attempts.
+    pub(crate) connect: Option<Box<Attempts>>,
     bytes_read: u64,
     hwm: usize,
     timeout_ms: u64,
@@ -167,7 +174,7 @@ pub(crate) struct SocketState {
     /// a short read does not mean drained, as the FIN is still to be read.
     peer_closed: bool,
     writable_ready: bool,
-    destroyed: bool,
+    pub(crate) destroyed: bool,
     had_error: bool,
     refd: bool,
     need_drain: bool,
@@ -206,10 +213,7 @@ impl SocketState {
             remote: None,
             local: None,
             error: None,
-            addrs: VecDeque::new(),
-            attempt: None,
-            local_bind: None,
-            host: None,
+            connect: None,
             bytes_read: 0,
             hwm: options.high_water_mark.unwrap_or(DEFAULT_HIGH_WATER_MARK),
             timeout_ms: 0,
@@ -294,8 +298,9 @@ impl SocketState {
 /// | event | listener |
 /// |---|---|
 /// | `"lookup"` | `\|s: &Socket, l: &Lookup\|` |
+/// | `"connectionAttempt"`, `"connectionAttemptFailed"`, `"connectionAttemptTimeout"` | `\|s: &Socket, a: &ConnectionAttempt\|` |
 /// | `"connect"`, `"ready"` | `\|s: &Socket\|` |
-/// | `"data"` | `\|s: &Socket, chunk: &Bytes\|` |
+/// | `"data"` | `\|s: &Socket, chunk: &Bytes\|` or, as text, `\|s: &Socket, text: &str\|` |
 /// | `"end"`, `"finish"`, `"drain"`, `"timeout"` | `\|s: &Socket\|` |
 /// | `"error"` | `\|s: &Socket, err: &Error\|` |
 /// | `"close"` | `\|s: &Socket, had_error: bool\|` |
@@ -329,7 +334,7 @@ impl fmt::Debug for Socket {
     }
 }
 
-fn sock(c: &mut Core, key: Key) -> Option<&mut SocketState> {
+pub(crate) fn sock(c: &mut Core, key: Key) -> Option<&mut SocketState> {
     c.sockets
         .get_mut(key.index())
         .filter(|s| s.generation == key.generation)
@@ -531,7 +536,7 @@ fn finish_connect(key: Key, event: &mio::event::Event) {
     });
     match outcome {
         ConnectOutcome::Pending => {}
-        ConnectOutcome::Failed(e) => with(|c| attempt_failed(c, key, e)),
+        ConnectOutcome::Failed(e) => with(|c| connect::attempt_failed(c, key, e)),
         ConnectOutcome::Connected => connected(key, event),
     }
 }
@@ -568,6 +573,7 @@ fn set_keep_alive_on(stream: &TcpStream, enable: bool, delay_s: u64) {
 
 fn connected(key: Key, event: &mio::event::Event) {
     let reset = with(|c| {
+        connect::connected(c, key);
         let now = c.now_ms;
         let Core { sockets, wheel, .. } = c;
         let Some(s) = sockets
@@ -581,7 +587,6 @@ fn connected(key: Key, event: &mio::event::Event) {
         s.writable_ready = true;
         s.readable_ready = event.is_readable() || event.is_read_closed();
         s.peer_closed = event.is_read_closed();
-        s.addrs.clear();
         s.read_held = s.flowing == Some(false);
         apply_socket_options(s);
         touch(wheel, now, key, s);
@@ -595,132 +600,6 @@ fn connected(key: Key, event: &mio::event::Event) {
     emit(key, EV_READY, &Payload::Unit);
     flush(key);
     read(key);
-}
-
-/// A connection attempt failed: try the next address, or fail the socket.
-fn attempt_failed(c: &mut Core, key: Key, e: io::Error) {
-    let Some(s) = sock(c, key) else { return };
-    if let Some(mut stream) = s.stream.take() {
-        let _ = c.poll.registry().deregister(&mut stream);
-    }
-    let Some(s) = sock(c, key) else { return };
-    let addr = s.attempt;
-    if !s.addrs.is_empty() {
-        attempt_next(c, key);
-        return;
-    }
-    let mut err = Error::from_io(e, "connect", addr);
-    if let Some(local) = s.local_bind {
-        err = err.with_local(local);
-    }
-    destroy(c, key, Some(err));
-}
-
-/// Starts a non-blocking connect to the socket's next address.
-pub(crate) fn attempt_next(c: &mut Core, key: Key) {
-    let Some(s) = sock(c, key) else { return };
-    let Some(addr) = s.addrs.pop_front() else {
-        return;
-    };
-    s.attempt = Some(addr);
-    s.phase = Phase::Connecting;
-    let local = s.local_bind;
-    let opened = open_stream(addr, local);
-    let mut stream = match opened {
-        Ok(stream) => stream,
-        Err((e, syscall)) => {
-            if syscall == "bind" {
-                let err = Error::from_io(e, "bind", local);
-                destroy(c, key, Some(err));
-            } else {
-                attempt_failed(c, key, e);
-            }
-            return;
-        }
-    };
-    if let Err(e) = c.poll.registry().register(
-        &mut stream,
-        Token(key.index()),
-        Interest::READABLE | Interest::WRITABLE,
-    ) {
-        attempt_failed(c, key, e);
-        return;
-    }
-    if let Some(s) = sock(c, key) {
-        s.stream = Some(stream);
-    }
-}
-
-fn open_stream(
-    addr: SocketAddr,
-    local: Option<SocketAddr>,
-) -> Result<TcpStream, (io::Error, &'static str)> {
-    use socket2::{Domain, Protocol, Socket as RawSocket, Type};
-    let raw = RawSocket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
-        .map_err(|e| (e, "socket"))?;
-    raw.set_nonblocking(true).map_err(|e| (e, "socket"))?;
-    if let Some(local) = local {
-        raw.bind(&local.into()).map_err(|e| (e, "bind"))?;
-    }
-    match raw.connect(&addr.into()) {
-        Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(in_progress()) => {}
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-        Err(e) => return Err((e, "connect")),
-    }
-    Ok(TcpStream::from_std(std::net::TcpStream::from(raw)))
-}
-
-/// EINPROGRESS, the normal answer of a non-blocking connect.
-fn in_progress() -> i32 {
-    if cfg!(any(
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "freebsd"
-    )) {
-        36
-    } else {
-        115
-    }
-}
-
-/// Host name resolved (on the loop thread, posted from the resolver).
-pub(crate) fn resolved(key: Key, host: String, result: io::Result<Vec<SocketAddr>>) {
-    let still_wanted = with(|c| sock(c, key).is_some_and(|s| s.phase == Phase::Resolving));
-    if !still_wanted {
-        return;
-    }
-    let family = with(|c| sock(c, key).map(|s| s.local_bind.map(|a| a.is_ipv4())));
-    let addrs: Vec<SocketAddr> = match (&result, family) {
-        (Ok(list), Some(Some(v4))) => list.iter().copied().filter(|a| a.is_ipv4() == v4).collect(),
-        (Ok(list), _) => list.clone(),
-        (Err(_), _) => Vec::new(),
-    };
-    if addrs.is_empty() {
-        let err = Error::lookup(result.err(), &host);
-        let lookup = Lookup {
-            error: Some(err.clone()),
-            address: None,
-            host: host.clone(),
-        };
-        emit(key, EV_LOOKUP, &Payload::Lookup(&lookup));
-        with(|c| destroy(c, key, Some(err)));
-        return;
-    }
-    let lookup = Lookup {
-        error: None,
-        address: Some(addrs[0].ip()),
-        host,
-    };
-    emit(key, EV_LOOKUP, &Payload::Lookup(&lookup));
-    with(|c| {
-        if let Some(s) = sock(c, key) {
-            if s.phase == Phase::Resolving && !s.destroyed {
-                s.addrs = addrs.into();
-                attempt_next(c, key);
-            }
-        }
-    });
 }
 
 enum ReadStep {
@@ -1086,6 +965,9 @@ pub(crate) fn run_tick(key: Key, tick: SocketTick) {
             });
         }
         SocketTick::Flushed => after_flush(key),
+        SocketTick::Attempt(event, attempt) => {
+            emit(key, event, &Payload::Attempt(&attempt));
+        }
     }
 }
 
@@ -1218,19 +1100,16 @@ impl Socket {
     /// `ERR_INVALID_ARG_VALUE` if it is already connecting or connected.
     /// Connection failures arrive later as `'error'`.
     pub fn connect(&self, port: impl crate::tcp::IntoPort, host: &str) -> Result<Socket, Error> {
-        let port = port.into_port()?;
-        self.connect_to(port, host, None)
+        let port = crate::tcp::connect_port(port)?;
+        self.connect_plan(Plan::new(port, host))
     }
 
-    pub(crate) fn connect_to(
-        &self,
-        port: u16,
-        host: &str,
-        local: Option<SocketAddr>,
-    ) -> Result<Socket, Error> {
+    pub(crate) fn connect_plan(&self, mut plan: Plan) -> Result<Socket, Error> {
         let key = self.key;
-        let host = if host.is_empty() { "localhost" } else { host };
-        let resolve = with(|c| -> Result<bool, Error> {
+        if plan.host.is_empty() {
+            plan.host = "localhost".to_string();
+        }
+        let to_resolve = with(|c| -> Result<Option<Plan>, Error> {
             let now = c.now_ms;
             let s = sock(c, key)
                 .ok_or_else(|| Error::new(ErrorCode::ErrSocketClosed, "Socket is closed"))?;
@@ -1243,32 +1122,11 @@ impl Socket {
                     "the socket is already connecting or connected",
                 ));
             }
-            s.local_bind = local;
-            s.host = Some(host.to_string());
             s.last_active = now;
-            let literal = host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<IpAddr>();
-            match literal {
-                Ok(ip) => {
-                    s.addrs.push_back(SocketAddr::new(ip, port));
-                    s.phase = Phase::Connecting;
-                    attempt_next(c, key);
-                    Ok(false)
-                }
-                Err(_) => {
-                    s.phase = Phase::Resolving;
-                    Ok(true)
-                }
-            }
+            Ok(connect::start(c, key, plan))
         })?;
-        if resolve {
-            let remote = event_loop::remote();
-            let host = host.to_string();
-            crate::dns::resolve(remote, host, port, move |host, result| {
-                resolved(key, host, result)
-            });
+        if let Some(plan) = to_resolve {
+            connect::resolve(key, plan);
         }
         Ok(*self)
     }
@@ -1759,6 +1617,12 @@ impl Socket {
     /// Whether `allow_half_open` is set.
     pub fn allow_half_open(&self) -> bool {
         self.get(false, |s| s.allow_half_open)
+    }
+
+    /// The addresses tried, in order, when happy eyeballs ran (Node's
+    /// `autoSelectFamilyAttemptedAddresses`); `None` otherwise.
+    pub fn auto_select_family_attempted_addresses(&self) -> Option<Vec<SocketAddr>> {
+        self.get(None, |s| s.connect.as_ref()?.attempted.clone())
     }
 
     /// The server that accepted this socket (`None` for client sockets).

@@ -172,3 +172,26 @@ pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     out.truncate(len);
     out
 }
+
+/// A loopback port whose accept queue is full, so that connecting to it
+/// hangs (the SYNs go unanswered). Keep the returned sockets alive while
+/// the port should hang.
+pub fn hanging_port() -> (Vec<socket2::Socket>, u16) {
+    use socket2::{Domain, Socket as RawSocket, Type};
+    let listener = RawSocket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    listener
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    listener.listen(0).unwrap();
+    let port = listener.local_addr().unwrap().as_socket().unwrap().port();
+    let mut keep = vec![listener];
+    // Fill the accept queue (never accepted) so later SYNs go unanswered.
+    for _ in 0..4 {
+        let f = RawSocket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        f.set_nonblocking(true).unwrap();
+        let _ = f.connect(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into());
+        keep.push(f);
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    (keep, port)
+}
