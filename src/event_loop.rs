@@ -421,3 +421,24 @@ pub(crate) fn remote() -> Arc<Remote> {
 pub(crate) fn next_tick(f: impl FnOnce() + 'static) {
     defer(Tick::Call(Box::new(f)));
 }
+
+/// Every server of this thread's loop.
+pub(crate) fn servers() -> Vec<crate::Server> {
+    with(|c| {
+        c.servers
+            .iter()
+            .map(|(i, s)| crate::Server::from_key(Key::new(i, s.generation())))
+            .collect()
+    })
+}
+
+/// Every socket of this thread's loop not yet destroyed.
+pub(crate) fn sockets() -> Vec<crate::Socket> {
+    with(|c| {
+        c.sockets
+            .iter()
+            .filter(|(_, s)| !s.destroyed)
+            .map(|(i, s)| crate::Socket::from_key(Key::new(i, s.generation)))
+            .collect()
+    })
+}

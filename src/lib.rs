@@ -51,11 +51,14 @@
 #![warn(rust_2018_idioms)]
 #![forbid(unsafe_code)]
 
+pub mod cluster;
 mod dns;
 mod emitter;
 mod error;
 mod event_loop;
+pub mod framing;
 mod handle;
+mod handler;
 pub mod tcp;
 mod text;
 mod timer;
@@ -68,6 +71,7 @@ use std::time::Duration;
 pub use bytes::Bytes;
 pub use emitter::{Listener, ListenerId, Payload, Shape};
 pub use error::{Error, ErrorCode};
+pub use handler::Handler;
 pub use tcp::{
     ConnectOptions, ConnectionAttempt, DropInfo, IntoPort, ListenOptions, Lookup, ReadyState,
     Server, ServerOptions, Socket, SocketOptions, WriteData,
@@ -156,6 +160,45 @@ impl LoopHandle {
     pub fn stop(&self) {
         self.remote.stop.store(true, Ordering::SeqCst);
         let _ = self.remote.waker.wake();
+    }
+
+    /// Graceful shutdown: every server of the loop stops accepting at once
+    /// (their `'close'` follows as usual), open connections may finish on
+    /// their own, and those still open after `grace` are destroyed; then the
+    /// loop's `run*` call returns (even if timers would keep it going).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use nodenet::{tcp, Server, ServerOptions, Socket};
+    ///
+    /// let server = tcp::create_server(ServerOptions::default(), |_: &Server, _: &Socket| {});
+    /// server.listen(0, "127.0.0.1")?;
+    /// let handle = nodenet::handle();
+    /// std::thread::spawn(move || handle.shutdown(Duration::from_millis(100)));
+    /// nodenet::run()?; // returns: the server closed, nothing else was open
+    /// assert!(!server.listening());
+    /// # Ok::<(), nodenet::Error>(())
+    /// ```
+    pub fn shutdown(&self, grace: Duration) {
+        let remote = self.remote.clone();
+        self.remote.post(Box::new(move || {
+            for server in event_loop::servers() {
+                server.close();
+            }
+            let deadline = set_timeout(
+                move || {
+                    for socket in event_loop::sockets() {
+                        socket.destroy();
+                    }
+                    remote.stop.store(true, Ordering::SeqCst);
+                },
+                grace.as_millis() as u64,
+            );
+            // The grace period alone does not hold the loop open.
+            deadline.unref();
+        }));
     }
 }
 

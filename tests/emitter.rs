@@ -223,7 +223,8 @@ fn try_on_unknown_event_names_the_events() {
     assert_eq!(
         err.message(),
         "Socket has no event 'dat'; its events are: connect, ready, data, end, finish, \
-         drain, timeout, error, close, lookup"
+         drain, timeout, error, close, lookup, connectionAttempt, connectionAttemptFailed, \
+         connectionAttemptTimeout"
     );
     assert_eq!(s.listener_count("data"), 0);
 

@@ -64,7 +64,10 @@ pub fn set_default_auto_select_family_attempt_timeout(ms: u64) {
 /// assert_eq!(fixed.resolve("anything").unwrap().len(), 1);
 /// ```
 #[derive(Clone)]
-pub struct Resolver(Arc<dyn Fn(&str) -> io::Result<Vec<IpAddr>> + Send + Sync>);
+pub struct Resolver(Arc<ResolveFn>);
+
+/// What a [`Resolver`] wraps.
+type ResolveFn = dyn Fn(&str) -> io::Result<Vec<IpAddr>> + Send + Sync;
 
 impl Resolver {
     /// Wraps a resolving function.
@@ -389,6 +392,13 @@ pub(crate) fn attempt_failed(c: &mut Core, key: Key, e: io::Error) {
         err = err.with_local(local);
     }
     attempts.errors.push(err.clone());
+    // Under happy eyeballs each attempt's error is history of its own; a
+    // single attempt's error is the socket's error, recorded by destroy.
+    if attempts.attempted.is_some() {
+        if let Some(s) = socket::sock(c, key) {
+            s.error_history.push(err.clone());
+        }
+    }
     if let Some(addr) = addr {
         c.ticks.push_back(Tick::Socket(
             key,
@@ -426,8 +436,11 @@ fn attempt_timed_out(key: Key, seq: u32) {
         attempts.timer = None;
         let addr = attempts.current;
         let err = Error::from_io(io::Error::from(io::ErrorKind::TimedOut), "connect", addr);
-        attempts.errors.push(err);
+        attempts.errors.push(err.clone());
         abandon(c, key);
+        if let Some(s) = socket::sock(c, key) {
+            s.error_history.push(err);
+        }
         if let Some(addr) = addr {
             c.ticks.push_back(Tick::Socket(
                 key,

@@ -365,6 +365,37 @@ pub fn create_server(
     Server::create(options).on("connection", on_connection)
 }
 
+/// [`create_server`] in the handler-object form: every accepted socket
+/// gets the [`Handler`](crate::Handler) that `make_handler` returns for it.
+pub fn create_server_with<H: crate::Handler>(
+    options: ServerOptions,
+    mut make_handler: impl FnMut(&Socket) -> H + 'static,
+) -> Server {
+    create_server(options, move |_: &Server, socket: &Socket| {
+        socket.set_handler(make_handler(socket));
+    })
+}
+
+/// [`connect`] in the handler-object form: the socket's events go to
+/// `handler`'s methods, `on_connect` first.
+///
+/// # Errors
+///
+/// As [`connect`].
+pub fn connect_with(
+    port: impl IntoPort,
+    host: &str,
+    handler: impl crate::Handler,
+) -> Result<Socket, Error> {
+    let port = connect_port(port)?;
+    let socket = Socket::new(SocketOptions::default()).set_handler(handler);
+    if let Err(e) = socket.connect_plan(connect::Plan::new(port, host)) {
+        socket.destroy();
+        return Err(e);
+    }
+    Ok(socket)
+}
+
 pub(crate) fn connect_port(port: impl IntoPort) -> Result<u16, Error> {
     match port.into_port()? {
         0 => Err(Error::new(
@@ -451,6 +482,74 @@ pub fn create_connection(options: ConnectOptions) -> Result<Socket, Error> {
         return Err(e);
     }
     Ok(socket)
+}
+
+/// A blocking one-shot exchange, for scripts and tests: connects to
+/// `host:port`, sends `data`, half-closes, and returns everything the peer
+/// sends back until it closes or `timeout` passes (then what arrived so
+/// far). It runs on a thread of its own with its own loop, so it may be
+/// called from any thread — but not from inside a callback, which it would
+/// block.
+///
+/// # Errors
+///
+/// A bad port, or the connection's error (`ECONNREFUSED`, `ENOTFOUND`,
+/// `ECONNRESET`, ...).
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+/// let reply = nodenet::tcp::request(7000, "127.0.0.1", "hello", Duration::from_secs(1))?;
+/// println!("{}", String::from_utf8_lossy(&reply));
+/// # Ok::<(), nodenet::Error>(())
+/// ```
+pub fn request(
+    port: impl IntoPort,
+    host: &str,
+    data: impl AsRef<[u8]>,
+    timeout: std::time::Duration,
+) -> Result<Bytes, Error> {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let port = connect_port(port)?;
+    let host = host.to_string();
+    let data = Bytes::copy_from_slice(data.as_ref());
+    let worker = std::thread::Builder::new()
+        .name("nodenet-request".into())
+        .spawn(move || -> Result<Bytes, Error> {
+            let reply = Rc::new(RefCell::new(BytesMut::new()));
+            let failure = Rc::new(RefCell::new(None));
+            let socket = connect(port, &host, move |s: &Socket| {
+                s.end_with(data.clone());
+            })?;
+            let r = reply.clone();
+            let f = failure.clone();
+            socket
+                .on("data", move |_: &Socket, chunk: &Bytes| {
+                    r.borrow_mut().extend_from_slice(chunk)
+                })
+                .on("error", move |_: &Socket, e: &Error| {
+                    *f.borrow_mut() = Some(e.clone())
+                });
+            let closed = crate::run_until_timeout(timeout, || socket.closed())?;
+            if !closed {
+                socket.destroy();
+                crate::run_until_timeout(timeout, || socket.closed())?;
+            }
+            let failed = failure.borrow_mut().take();
+            match failed {
+                Some(e) => Err(e),
+                None => Ok(reply.borrow_mut().split().freeze()),
+            }
+        })
+        .map_err(|e| Error::from_io(e, "spawn", None))?;
+    worker.join().unwrap_or_else(|_| {
+        Err(Error::new(
+            ErrorCode::ErrInvalidArgValue,
+            "the request thread panicked",
+        ))
+    })
 }
 
 #[cfg(test)]

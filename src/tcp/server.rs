@@ -56,6 +56,10 @@ pub(crate) struct ServerState {
 }
 
 impl ServerState {
+    pub(crate) fn generation(&self) -> u32 {
+        self.generation
+    }
+
     pub(crate) fn keeps_alive(&self) -> bool {
         self.refd && (self.listener.is_some() || self.resolving)
     }

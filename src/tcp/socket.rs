@@ -190,6 +190,9 @@ pub(crate) struct SocketState {
     keep_alive: bool,
     /// `cork()` depth: while above 0, writes queue instead of going out.
     corked: u32,
+    /// Every error this socket met, in order (failed attempts, then the
+    /// one it was destroyed with).
+    pub(crate) error_history: Vec<Error>,
     /// `set_encoding()`: 'data' carries whole characters.
     decoder: Option<Box<TextDecoder>>,
     /// `destroy_soon()`: destroy once `'finish'` has been emitted.
@@ -244,6 +247,7 @@ impl SocketState {
             no_delay: options.no_delay,
             keep_alive: options.keep_alive,
             corked: 0,
+            error_history: Vec::new(),
             decoder: None,
             destroy_soon: false,
             finish_emitted: false,
@@ -434,6 +438,7 @@ pub(crate) fn destroy(c: &mut Core, key: Key, err: Option<Error>) {
     let mut failed: Vec<WriteCb> = s.queue.discard().into_iter().map(|(_, cb)| cb).collect();
     failed.append(&mut s.end_cbs);
     if let Some(e) = err {
+        s.error_history.push(e.clone());
         s.had_error = true;
         s.error = Some(e);
     }
@@ -1266,6 +1271,14 @@ impl Socket {
         self.get(false, |s| s.flowing == Some(false))
     }
 
+    /// Routes this socket's events to the methods of `handler`, which owns
+    /// the connection's state (see [`Handler`](crate::Handler)). Listeners
+    /// added with `on` keep working beside it.
+    pub fn set_handler(&self, handler: impl crate::Handler) -> Socket {
+        crate::handler::attach(self, handler);
+        *self
+    }
+
     /// Decodes received bytes as `encoding` text: `'data'` listeners that
     /// take `&str` get whole characters, never half of one split across
     /// reads (`&Bytes` listeners get the same bytes, cut at character
@@ -1601,6 +1614,26 @@ impl Socket {
     /// queue's).
     pub fn readable_high_water_mark(&self) -> usize {
         self.get(0, |s| s.hwm)
+    }
+
+    /// Every error this socket met, oldest first: each failed connection
+    /// attempt, then the error it was destroyed with (4D's `errors`).
+    /// Available until the handle goes stale after `'close'`.
+    pub fn errors(&self) -> Vec<Error> {
+        self.get(Vec::new(), |s| s.error_history.clone())
+    }
+
+    /// Runs the loop until this socket has closed (its `'close'` listeners
+    /// have run), at most `timeout`; returns whether it closed. For code
+    /// that waits, like 4D's `wait()`; not for use inside a callback.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](crate::run): an unhandled `'error'`, or a call from inside
+    /// a callback.
+    pub fn wait_closed(&self, timeout: Duration) -> Result<bool, Error> {
+        let socket = *self;
+        crate::run_until_timeout(timeout, || socket.closed())
     }
 
     /// The error the socket was destroyed with (Node's `errored`).
