@@ -69,6 +69,9 @@ pub(crate) enum Tick {
 /// stop flag.
 pub(crate) struct Remote {
     pub(crate) queue: Mutex<Vec<RemoteTask>>,
+    /// Set after a post, so the loop looks at the queue (and takes its
+    /// lock) only when something was posted.
+    pub(crate) posted: AtomicBool,
     pub(crate) waker: Waker,
     pub(crate) stop: AtomicBool,
 }
@@ -79,6 +82,7 @@ impl Remote {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .push(task);
+        self.posted.store(true, Ordering::Release);
         // A failed wake (the loop's epoll gone) leaves the task queued for a
         // later run(); nothing else can be done from this thread.
         let _ = self.waker.wake();
@@ -137,6 +141,7 @@ impl Core {
             unhandled: None,
             remote: Arc::new(Remote {
                 queue: Mutex::new(Vec::new()),
+                posted: AtomicBool::new(false),
                 waker,
                 stop: AtomicBool::new(false),
             }),
@@ -163,12 +168,7 @@ impl Core {
             || self.timers.refd() > 0
             || !self.pending_reads.is_empty()
             || !self.closing.is_empty()
-            || !self
-                .remote
-                .queue
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .is_empty()
+            || self.remote.posted.load(Ordering::Acquire)
             || self.servers.iter().any(|(_, s)| s.keeps_alive())
             || self.sockets.iter().any(|(_, s)| s.keeps_alive())
     }
@@ -234,6 +234,9 @@ fn drain_ticks() {
 
 /// After each callback: drain ticks, then stop with an unhandled error.
 fn settle() -> Result<(), Error> {
+    if with(|c| c.ticks.is_empty() && c.unhandled.is_none()) {
+        return Ok(());
+    }
     drain_ticks();
     match with(|c| c.unhandled.take()) {
         Some(err) => Err(err),
@@ -245,7 +248,17 @@ fn settle() -> Result<(), Error> {
 /// callback may have left the loop with nothing to wait for, or satisfied
 /// `run_until`'s condition).
 fn run_timers() -> Result<bool, Error> {
-    let now = with(|c| c.now_ms);
+    let (now, due) = with(|c| {
+        let now = c.now_ms;
+        let due = |t: Option<u64>| t.is_some_and(|t| t <= now);
+        (
+            now,
+            due(c.timers.next_deadline()) || due(c.wheel.next_wakeup_ms()),
+        )
+    });
+    if !due {
+        return Ok(false);
+    }
     let mut ran = false;
     while let Some((key, mut cb)) = with(|c| c.timers.pop_due(now)) {
         ran = true;
@@ -271,7 +284,14 @@ fn run_timers() -> Result<bool, Error> {
 }
 
 fn run_posted() -> Result<(), Error> {
-    let remote = with(|c| c.remote.clone());
+    let Some(remote) = with(|c| {
+        c.remote
+            .posted
+            .swap(false, Ordering::Acquire)
+            .then(|| c.remote.clone())
+    }) else {
+        return Ok(());
+    };
     let tasks = std::mem::take(&mut *remote.queue.lock().unwrap_or_else(|p| p.into_inner()));
     for task in tasks {
         task();
@@ -281,8 +301,17 @@ fn run_posted() -> Result<(), Error> {
 }
 
 fn poll_io(timeout: Option<Duration>) -> Result<(), Error> {
-    let mut events = with(|c| c.events.take()).unwrap_or_else(|| Events::with_capacity(1024));
-    let polled = with(|c| c.poll.poll(&mut events, timeout));
+    // The poll may block with the state borrowed: no user code runs meanwhile
+    // and no other thread can reach this thread's state.
+    let (events, polled) = with(|c| {
+        let mut events = c
+            .events
+            .take()
+            .unwrap_or_else(|| Events::with_capacity(1024));
+        let polled = c.poll.poll(&mut events, timeout);
+        c.update_now();
+        (events, polled)
+    });
     if let Err(e) = polled {
         with(|c| c.events = Some(events));
         if e.kind() == io::ErrorKind::Interrupted {
@@ -290,7 +319,6 @@ fn poll_io(timeout: Option<Duration>) -> Result<(), Error> {
         }
         return Err(Error::from_io(e, "epoll_wait", None));
     }
-    with(|c| c.update_now());
     let mut result = Ok(());
     for event in events.iter() {
         let token = event.token();
@@ -347,10 +375,12 @@ fn run_close_phase() -> Result<(), Error> {
 
 /// One turn of the loop. `until` bounds how long the poll may block.
 fn turn(until: Option<u64>) -> Result<(), Error> {
-    with(|c| c.update_now());
     // Ticks queued outside the loop's callbacks (a server's 'close' after
     // close(), ...) run here; like timers, they may leave nothing to wait for.
-    let ticks_ran = with(|c| !c.ticks.is_empty());
+    let ticks_ran = with(|c| {
+        c.update_now();
+        !c.ticks.is_empty()
+    });
     settle()?;
     let timers_ran = run_timers()?;
     let timeout = if timers_ran || ticks_ran {
@@ -404,7 +434,8 @@ pub(crate) fn run_loop(
             return Ok(false);
         }
         if let Some(u) = until {
-            if with(|c| c.update_now()) >= u {
+            // The clock was read after the last poll.
+            if with(|c| c.now_ms) >= u {
                 return Ok(false);
             }
         }

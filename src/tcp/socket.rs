@@ -474,30 +474,36 @@ pub(crate) fn destroy(c: &mut Core, key: Key, err: Option<Error>) {
 
 /// A descriptor's readiness, dispatched by the poll phase.
 pub(crate) fn on_ready(index: usize, event: &mio::event::Event) {
+    let writable = event.is_writable() || event.is_write_closed() || event.is_error();
+    let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+    // One borrow records the readiness and decides what to do.
     let state = with(|c| {
-        c.sockets
-            .get(index)
-            .map(|s| (Key::new(index, s.generation), s.phase))
+        let s = c.sockets.get_mut(index)?;
+        let key = Key::new(index, s.generation);
+        if s.phase != Phase::Open {
+            return Some((key, s.phase, false));
+        }
+        if writable {
+            s.writable_ready = true;
+        }
+        if readable {
+            s.readable_ready = true;
+            s.peer_closed |= event.is_read_closed() || event.is_error();
+        }
+        // Nothing queued means nothing to flush: a pending end() or
+        // 'drain' only exists behind queued bytes.
+        Some((key, s.phase, writable && !s.queue.is_empty()))
     });
-    let Some((key, phase)) = state else { return };
+    let Some((key, phase, flush_now)) = state else {
+        return;
+    };
     match phase {
         Phase::Connecting => finish_connect(key, event),
         Phase::Open => {
-            if event.is_writable() || event.is_write_closed() || event.is_error() {
-                with(|c| {
-                    if let Some(s) = sock(c, key) {
-                        s.writable_ready = true;
-                    }
-                });
+            if flush_now {
                 flush(key);
             }
-            if event.is_readable() || event.is_read_closed() || event.is_error() {
-                with(|c| {
-                    if let Some(s) = sock(c, key) {
-                        s.readable_ready = true;
-                        s.peer_closed |= event.is_read_closed() || event.is_error();
-                    }
-                });
+            if readable {
                 read(key);
             }
         }
@@ -609,6 +615,9 @@ fn connected(key: Key, event: &mio::event::Event) {
 
 enum ReadStep {
     Deliver(Bytes),
+    /// The last chunk of this burst: the kernel is drained and nothing is
+    /// buffered, so no further step is needed after delivering it.
+    DeliverLast(Bytes),
     Again,
     Stop,
 }
@@ -688,7 +697,11 @@ fn read_step(c: &mut Core, key: Key, budget: &mut usize) -> ReadStep {
             }
             if flowing {
                 if s.listeners.has(EV_DATA) {
-                    ReadStep::Deliver(chunk)
+                    if s.readable_ready {
+                        ReadStep::Deliver(chunk)
+                    } else {
+                        ReadStep::DeliverLast(chunk)
+                    }
                 } else {
                     // Node: flowing with no 'data' listener drops the data.
                     ReadStep::Again
@@ -718,6 +731,10 @@ fn read(key: Key) {
     loop {
         match with(|c| read_step(c, key, &mut budget)) {
             ReadStep::Deliver(chunk) => deliver(key, &chunk),
+            ReadStep::DeliverLast(chunk) => {
+                deliver(key, &chunk);
+                break;
+            }
             ReadStep::Again => {}
             ReadStep::Stop => break,
         }
