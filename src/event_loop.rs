@@ -27,12 +27,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use mio::{Events, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::error::{Error, ErrorCode};
 use crate::handle::{Generations, Key};
+use crate::read_buffer::ReadBuffer;
 use crate::tcp::server::{self, ServerState, ServerTick};
 use crate::tcp::socket::{self, SocketState, SocketTick, WriteCb};
 use crate::timer::user::{Immediates, Timers};
@@ -42,10 +42,6 @@ use crate::timer::wheel::Wheel;
 pub(crate) const SERVER_TOKEN: usize = 1 << (usize::BITS - 2);
 const WAKER_TOKEN: Token = Token(usize::MAX);
 
-/// Size of the loop-wide read buffer; one read takes at most this much.
-pub(crate) const READ_BUFFER: usize = 64 * 1024;
-/// Below this much room, the read buffer is renewed before the next read.
-const READ_BUFFER_MIN: usize = 16 * 1024;
 /// Bytes read from one socket in one turn before others get their turn.
 pub(crate) const READ_CAP_PER_TURN: usize = 256 * 1024;
 
@@ -102,7 +98,7 @@ pub(crate) struct Core {
     /// Scratch for the wheel's due entries, kept to avoid an allocation per
     /// expiry.
     wheel_due: Vec<(Key, u64)>,
-    pub(crate) read_buf: BytesMut,
+    pub(crate) read_buf: ReadBuffer,
     /// Sockets to read this turn without a readiness event (resumed, or cut
     /// off by the per-turn cap last turn).
     pub(crate) pending_reads: VecDeque<Key>,
@@ -133,7 +129,7 @@ impl Core {
             ticks: VecDeque::new(),
             wheel: Wheel::new(WHEEL_RESOLUTION_MS, WHEEL_SLOTS, 0),
             wheel_due: Vec::new(),
-            read_buf: BytesMut::new(),
+            read_buf: ReadBuffer::default(),
             pending_reads: VecDeque::new(),
             closing: Vec::new(),
             start: Instant::now(),
@@ -187,18 +183,6 @@ impl Core {
             next = Some(next.map_or(t, |n: u64| n.min(t)));
         }
         next.map(|t| Duration::from_millis(t.saturating_sub(self.now_ms)))
-    }
-
-    /// Makes sure the loop-wide read buffer has room for a full read.
-    pub(crate) fn read_room(&mut self) -> &mut BytesMut {
-        if self.read_buf.len() < READ_BUFFER_MIN {
-            self.read_buf.clear();
-            // Reclaims the old allocation when every chunk split from it has
-            // been dropped; allocates a new one otherwise.
-            self.read_buf.reserve(READ_BUFFER);
-            self.read_buf.resize(READ_BUFFER, 0);
-        }
-        &mut self.read_buf
     }
 
     pub(crate) fn new_generation(&mut self) -> u32 {

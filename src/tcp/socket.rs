@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Write};
 use std::marker::PhantomData;
 use std::net::{IpAddr, Shutdown, SocketAddr};
 use std::time::Duration;
@@ -659,10 +659,8 @@ fn read_step(c: &mut Core, key: Key, budget: &mut usize) -> ReadStep {
         schedule_read(c, key);
         return ReadStep::Stop;
     }
-    let want = {
-        let room = c.read_room().len();
-        room.min(*budget)
-    };
+    let room = c.read_buf.room();
+    let want = room.min(*budget);
     let Core {
         sockets,
         read_buf,
@@ -671,11 +669,14 @@ fn read_step(c: &mut Core, key: Key, budget: &mut usize) -> ReadStep {
         ..
     } = c;
     let s = &mut sockets[key.index()];
-    let Some(stream) = s.stream.as_mut() else {
+    let Some(stream) = s.stream.as_ref() else {
         return ReadStep::Stop;
     };
-    match stream.read(&mut read_buf[..want]) {
-        Ok(0) => {
+    match read_buf
+        .read_from(&socket2::SockRef::from(stream), want)
+        .map(|chunk| (chunk.len(), chunk))
+    {
+        Ok((0, _)) => {
             s.eof = true;
             s.readable_ready = false;
             if s.read_buffered.is_empty() && !s.end_queued {
@@ -684,8 +685,7 @@ fn read_step(c: &mut Core, key: Key, budget: &mut usize) -> ReadStep {
             }
             ReadStep::Stop
         }
-        Ok(n) => {
-            let chunk = read_buf.split_to(n).freeze();
+        Ok((n, chunk)) => {
             s.bytes_read += n as u64;
             *budget -= n;
             touch(wheel, now, key, s);

@@ -1,0 +1,128 @@
+//! The loop-wide read buffer: every socket reads into the spare capacity of
+//! one `BytesMut`, and each read is split off as a `Bytes` chunk, so
+//! listeners get the bytes without a copy and an idle connection holds no
+//! receive memory.
+//!
+//! Reads go to uninitialized spare capacity through `socket2`'s
+//! `recv(&mut [MaybeUninit<u8>])`, so the buffer is never zero-filled
+//! first. Once every chunk split from an allocation is dropped, the next
+//! `reserve` reclaims it: a steady echo allocates nothing.
+
+use std::io;
+
+use bytes::{Bytes, BytesMut};
+
+/// Size of a fresh buffer; one read takes at most this much.
+pub(crate) const READ_BUFFER: usize = 64 * 1024;
+/// Below this much room, the buffer is reclaimed or renewed before a read.
+const READ_BUFFER_MIN: usize = 16 * 1024;
+
+#[derive(Debug, Default)]
+pub(crate) struct ReadBuffer {
+    buf: BytesMut,
+}
+
+impl ReadBuffer {
+    /// How many bytes the next read may take (after making room).
+    pub(crate) fn room(&mut self) -> usize {
+        if self.buf.capacity() < READ_BUFFER_MIN {
+            // The buffer is always empty between reads (each read is split
+            // off), so this reclaims the allocation when no chunk of it is
+            // still alive, and allocates a new one otherwise.
+            self.buf.reserve(READ_BUFFER);
+        }
+        self.buf.capacity() - self.buf.len()
+    }
+
+    /// Reads at most `max` bytes (and at most [`room`](Self::room)) from
+    /// `socket`. `Ok` with an empty chunk is the peer's FIN.
+    #[allow(unsafe_code)]
+    pub(crate) fn read_from(
+        &mut self,
+        socket: &socket2::SockRef<'_>,
+        max: usize,
+    ) -> io::Result<Bytes> {
+        debug_assert!(self.buf.is_empty());
+        let spare = self.buf.spare_capacity_mut();
+        let want = max.min(spare.len());
+        let n = socket.recv(&mut spare[..want])?;
+        debug_assert!(n <= want);
+        // SAFETY: `recv` returned `n`: the kernel wrote the first `n` bytes
+        // of the spare capacity (socket2 guarantees `n` is at most the slice
+        // length and that those bytes are initialized), and the buffer was
+        // empty, so the first `n` bytes of the buffer are now initialized.
+        unsafe { self.buf.set_len(n.min(want)) };
+        Ok(self.buf.split_to(n.min(want)).freeze())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+
+    fn pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (b, _) = l.accept().unwrap();
+        (a, b)
+    }
+
+    #[test]
+    fn reads_land_as_chunks_with_exactly_the_bytes_sent() {
+        let (mut tx, rx) = pair();
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        tx.write_all(&data).unwrap();
+        drop(tx);
+        let mut buf = ReadBuffer::default();
+        let sock = socket2::SockRef::from(&rx);
+        let mut got = Vec::new();
+        let mut chunks = Vec::new();
+        loop {
+            let room = buf.room();
+            assert!(room >= READ_BUFFER_MIN);
+            let chunk = buf.read_from(&sock, 5_000).unwrap();
+            if chunk.is_empty() {
+                break;
+            }
+            assert!(chunk.len() <= 5_000);
+            got.extend_from_slice(&chunk);
+            // Keep some chunks alive: their allocation must not be reused.
+            chunks.push(chunk);
+            if chunks.len() > 3 {
+                chunks.remove(0);
+            }
+        }
+        assert_eq!(got, data);
+        // Chunks kept alive still hold what was read into them.
+        let tail: Vec<u8> = chunks.concat();
+        assert_eq!(&data[data.len() - tail.len()..], &tail[..]);
+    }
+
+    #[test]
+    fn a_dropped_chunks_allocation_is_reclaimed() {
+        let (mut tx, rx) = pair();
+        let sock = socket2::SockRef::from(&rx);
+        let mut buf = ReadBuffer::default();
+        tx.write_all(&[1u8; 100]).unwrap();
+        buf.room();
+        let first = buf.read_from(&sock, 100).unwrap();
+        let base = first.as_ptr();
+        drop(first);
+        // Use up the room so that the next read must reserve again.
+        while buf.buf.capacity() >= READ_BUFFER_MIN {
+            let want = buf.buf.capacity().min(8192);
+            tx.write_all(&vec![2u8; want]).unwrap();
+            let mut left = want;
+            while left > 0 {
+                left -= buf.read_from(&sock, left).unwrap().len();
+            }
+        }
+        tx.write_all(&[3u8; 10]).unwrap();
+        buf.room();
+        let again = buf.read_from(&sock, 10).unwrap();
+        assert_eq!(&again[..], &[3u8; 10]);
+        assert_eq!(again.as_ptr(), base, "the first allocation is reused");
+    }
+}
