@@ -955,3 +955,50 @@ fn errored_holds_the_destroy_error() {
     run_bounded(LIMIT);
     assert_eq!(*seen.borrow(), Some((true, Some("ECONNREFUSED"))));
 }
+
+/// Node's `setTypeOfService`: cached before connect, applied at connect,
+/// read back from the kernel afterwards.
+#[test]
+fn type_of_service_is_applied_at_connect_and_read_back() {
+    let server = tcp::create_server(ServerOptions::default(), |srv: &Server, s: &Socket| {
+        s.end();
+        srv.close();
+    });
+    let port = listen_local(server);
+    let c = Socket::new(SocketOptions::default());
+    c.set_type_of_service(0x10);
+    assert_eq!(c.type_of_service(), 0x10, "cached before connect");
+    c.connect(port, "127.0.0.1").unwrap();
+    let seen = Rc::new(Cell::new(0u8));
+    let s2 = seen.clone();
+    c.on("connect", move |s: &Socket| {
+        s2.set(s.type_of_service());
+        s.set_type_of_service(0x08);
+        assert_eq!(s.type_of_service(), 0x08);
+    });
+    run_bounded(LIMIT);
+    assert_eq!(seen.get(), 0x10, "read back from the connected socket");
+}
+
+/// Separate readable and writable high-water marks; `high_water_mark`
+/// sets both; keep-alive probe settings are accepted before and after
+/// connect.
+#[test]
+fn separate_high_water_marks_and_keep_alive_probes() {
+    let s = Socket::new(SocketOptions {
+        high_water_mark: Some(1000),
+        writable_high_water_mark: Some(2000),
+        ..SocketOptions::default()
+    });
+    assert_eq!(s.readable_high_water_mark(), 1000);
+    assert_eq!(s.writable_high_water_mark(), 2000);
+    s.destroy();
+    let (server, port) = echo_server();
+    let c = Socket::new(SocketOptions::default()).set_keep_alive_probes(true, 2000, 3000, 4);
+    c.connect(port, "127.0.0.1").unwrap();
+    c.on("connect", move |s: &Socket| {
+        s.set_keep_alive_probes(true, 5000, 1000, 3).end();
+        server.close();
+    });
+    run_bounded(LIMIT);
+}

@@ -46,6 +46,8 @@ impl ServerOptions {
             keep_alive: self.keep_alive,
             keep_alive_initial_delay: self.keep_alive_initial_delay,
             high_water_mark: self.high_water_mark,
+            readable_high_water_mark: None,
+            writable_high_water_mark: None,
         }
     }
 }
@@ -65,6 +67,10 @@ pub struct SocketOptions {
     /// High-water mark of the write queue and read buffer (default
     /// [`DEFAULT_HIGH_WATER_MARK`]).
     pub high_water_mark: Option<usize>,
+    /// The read buffer's own high-water mark (overrides `high_water_mark`).
+    pub readable_high_water_mark: Option<usize>,
+    /// The write queue's own high-water mark (overrides `high_water_mark`).
+    pub writable_high_water_mark: Option<usize>,
 }
 
 /// Options of [`create_connection`]: where to connect, and the socket's
@@ -190,6 +196,45 @@ impl Lookup {
     pub fn family(&self) -> Option<u8> {
         self.address.map(|a| if a.is_ipv4() { 4 } else { 6 })
     }
+}
+
+/// Node's `net.isIP(input)`: 4 for dotted-decimal IPv4 (no leading
+/// zeros), 6 for IPv6 (an IPv4-mapped form and a `%zone` suffix allowed),
+/// 0 for anything else.
+///
+/// # Examples
+///
+/// ```
+/// use nodenet::tcp::is_ip;
+/// assert_eq!(is_ip("127.0.0.1"), 4);
+/// assert_eq!(is_ip("fe80::1%eth0"), 6);
+/// assert_eq!(is_ip("127.000.000.001"), 0);
+/// assert_eq!(is_ip("[::1]"), 0);
+/// ```
+pub fn is_ip(input: &str) -> u8 {
+    if input.parse::<std::net::Ipv4Addr>().is_ok() {
+        return 4;
+    }
+    let addr = match input.split_once('%') {
+        Some((addr, zone)) if !zone.is_empty() => addr,
+        Some(_) => return 0,
+        None => input,
+    };
+    if addr.parse::<std::net::Ipv6Addr>().is_ok() {
+        6
+    } else {
+        0
+    }
+}
+
+/// Node's `net.isIPv4(input)`.
+pub fn is_ipv4(input: &str) -> bool {
+    is_ip(input) == 4
+}
+
+/// Node's `net.isIPv6(input)`.
+pub fn is_ipv6(input: &str) -> bool {
+    is_ip(input) == 6
 }
 
 /// A port argument: a number or a numeric string (decimal or `0x` hex), as
@@ -555,6 +600,27 @@ pub fn request(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn is_ip_follows_node() {
+        for (input, family) in [
+            ("127.0.0.1", 4),
+            ("255.255.255.255", 4),
+            ("::1", 6),
+            ("::ffff:127.0.0.1", 6),
+            ("fe80::1%eth0", 6),
+            ("127.000.000.001", 0),
+            ("127.0.0.1/24", 0),
+            ("[::1]", 0),
+            ("", 0),
+            ("fe80::1%", 0),
+            ("localhost", 0),
+        ] {
+            assert_eq!(is_ip(input), family, "{input:?}");
+        }
+        assert!(is_ipv4("1.2.3.4") && !is_ipv6("1.2.3.4"));
+        assert!(is_ipv6("::") && !is_ipv4("::"));
+    }
 
     #[test]
     fn ports_parse_like_node() {

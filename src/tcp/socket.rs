@@ -155,7 +155,8 @@ pub(crate) struct SocketState {
     /// A client socket's addresses and attempts.
     pub(crate) connect: Option<Box<Attempts>>,
     bytes_read: u64,
-    hwm: usize,
+    read_hwm: usize,
+    write_hwm: usize,
     timeout_ms: u64,
     last_active: u64,
     wheel_deadline: u64,
@@ -188,6 +189,12 @@ pub(crate) struct SocketState {
     read_held: bool,
     no_delay: bool,
     keep_alive: bool,
+    /// Keep-alive probe interval (seconds) and count; 0 keeps Node 20's
+    /// fixed 1 s and 10.
+    keep_alive_interval_s: u32,
+    keep_alive_count: u32,
+    /// IP type of service / IPv6 traffic class, applied once connected.
+    tos: Option<u8>,
     /// `cork()` depth: while above 0, writes queue instead of going out.
     corked: u32,
     /// Every error this socket met, in order (failed attempts, then the
@@ -218,7 +225,14 @@ impl SocketState {
             error: None,
             connect: None,
             bytes_read: 0,
-            hwm: options.high_water_mark.unwrap_or(DEFAULT_HIGH_WATER_MARK),
+            read_hwm: options
+                .readable_high_water_mark
+                .or(options.high_water_mark)
+                .unwrap_or(DEFAULT_HIGH_WATER_MARK),
+            write_hwm: options
+                .writable_high_water_mark
+                .or(options.high_water_mark)
+                .unwrap_or(DEFAULT_HIGH_WATER_MARK),
             timeout_ms: 0,
             last_active: 0,
             wheel_deadline: 0,
@@ -246,6 +260,9 @@ impl SocketState {
             read_held: false,
             no_delay: options.no_delay,
             keep_alive: options.keep_alive,
+            keep_alive_interval_s: 0,
+            keep_alive_count: 0,
+            tos: None,
             corked: 0,
             error_history: Vec::new(),
             decoder: None,
@@ -560,26 +577,51 @@ fn apply_socket_options(s: &SocketState) {
         let _ = stream.set_nodelay(true);
     }
     if s.keep_alive {
-        set_keep_alive_on(stream, true, s.keep_alive_delay_s);
+        set_keep_alive_on(stream, s);
+    }
+    if let Some(tos) = s.tos {
+        set_tos_on(stream, tos);
     }
 }
 
-fn set_keep_alive_on(stream: &TcpStream, enable: bool, delay_s: u64) {
+fn set_keep_alive_on(stream: &TcpStream, s: &SocketState) {
     let sock = socket2::SockRef::from(stream);
-    if !enable {
+    if !s.keep_alive {
         let _ = sock.set_keepalive(false);
         return;
     }
-    let mut ka = socket2::TcpKeepalive::new().with_interval(Duration::from_secs(1));
-    if delay_s > 0 {
-        ka = ka.with_time(Duration::from_secs(delay_s));
+    let interval = if s.keep_alive_interval_s > 0 {
+        s.keep_alive_interval_s
+    } else {
+        1
+    };
+    let mut ka = socket2::TcpKeepalive::new().with_interval(Duration::from_secs(interval.into()));
+    if s.keep_alive_delay_s > 0 {
+        ka = ka.with_time(Duration::from_secs(s.keep_alive_delay_s));
     }
     #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
     {
-        ka = ka.with_retries(10);
+        let count = if s.keep_alive_count > 0 {
+            s.keep_alive_count
+        } else {
+            10
+        };
+        ka = ka.with_retries(count);
     }
     let _ = sock.set_tcp_keepalive(&ka);
     let _ = sock.set_keepalive(true);
+}
+
+fn set_tos_on(stream: &TcpStream, tos: u8) {
+    let sock = socket2::SockRef::from(stream);
+    match stream.local_addr() {
+        Ok(a) if a.is_ipv6() => {
+            let _ = sock.set_tclass_v6(tos.into());
+        }
+        _ => {
+            let _ = sock.set_tos(tos.into());
+        }
+    }
 }
 
 fn connected(key: Key, event: &mio::event::Event) {
@@ -652,7 +694,7 @@ fn read_step(c: &mut Core, key: Key, budget: &mut usize) -> ReadStep {
     if !s.readable_ready || !s.readable || s.read_held {
         return ReadStep::Stop;
     }
-    if !flowing && s.read_buffered_len >= s.hwm {
+    if !flowing && s.read_buffered_len >= s.read_hwm {
         return ReadStep::Stop;
     }
     if *budget == 0 {
@@ -1463,19 +1505,75 @@ impl Socket {
     /// Enables TCP keep-alive probes after `initial_delay_ms` idle (floored
     /// to seconds; 0 keeps the system default); remembered until connected.
     pub fn set_keep_alive(&self, enable: bool, initial_delay_ms: u64) -> Socket {
+        self.set_keep_alive_probes(enable, initial_delay_ms, 0, 0)
+    }
+
+    /// [`set_keep_alive`](Socket::set_keep_alive) with the probe interval
+    /// (ms, floored to seconds) and count (Node 26's
+    /// `setKeepAlive(enable, initialDelay, interval, count)`); 0 keeps
+    /// Node 20's fixed 1 s and 10 probes.
+    pub fn set_keep_alive_probes(
+        &self,
+        enable: bool,
+        initial_delay_ms: u64,
+        interval_ms: u64,
+        count: u32,
+    ) -> Socket {
         with(|c| {
             if let Some(s) = sock(c, self.key) {
                 let delay = initial_delay_ms / 1000;
-                if s.keep_alive != enable || (enable && s.keep_alive_delay_s != delay) {
+                let interval = u32::try_from(interval_ms / 1000).unwrap_or(u32::MAX);
+                let changed = s.keep_alive != enable
+                    || (enable
+                        && (s.keep_alive_delay_s != delay
+                            || s.keep_alive_interval_s != interval
+                            || s.keep_alive_count != count));
+                if changed {
                     s.keep_alive = enable;
                     s.keep_alive_delay_s = delay;
+                    s.keep_alive_interval_s = interval;
+                    s.keep_alive_count = count;
                     if let Some(stream) = s.stream.as_ref().filter(|_| s.phase == Phase::Open) {
-                        set_keep_alive_on(stream, enable, delay);
+                        set_keep_alive_on(stream, s);
                     }
                 }
             }
         });
         *self
+    }
+
+    /// Sets the IP type of service (IPv6: traffic class), 0..=255; cached
+    /// until connected (Node's `setTypeOfService`).
+    pub fn set_type_of_service(&self, tos: u8) -> Socket {
+        with(|c| {
+            if let Some(s) = sock(c, self.key) {
+                s.tos = Some(tos);
+                if let Some(stream) = s.stream.as_ref().filter(|_| s.phase == Phase::Open) {
+                    set_tos_on(stream, tos);
+                }
+            }
+        });
+        *self
+    }
+
+    /// The IP type of service in force (Node's `getTypeOfService`): read
+    /// from the connection when there is one, else the cached value.
+    pub fn type_of_service(&self) -> u8 {
+        self.get(0, |s| {
+            let from_socket = s
+                .stream
+                .as_ref()
+                .filter(|_| s.phase == Phase::Open)
+                .and_then(|st| {
+                    let sock = socket2::SockRef::from(st);
+                    let v = match st.local_addr() {
+                        Ok(a) if a.is_ipv6() => sock.tclass_v6(),
+                        _ => sock.tos(),
+                    };
+                    v.ok().map(|v| v as u8)
+                });
+            from_socket.or(s.tos).unwrap_or(0)
+        })
     }
 
     /// Keeps the loop alive while this socket is active (the default).
@@ -1555,7 +1653,7 @@ impl Socket {
 
     /// The write queue's high-water mark.
     pub fn writable_high_water_mark(&self) -> usize {
-        self.get(0, |s| s.hwm)
+        self.get(0, |s| s.write_hwm)
     }
 
     /// Whether a `write()` returned `false` and `'drain'` is still to come.
@@ -1627,10 +1725,10 @@ impl Socket {
         self.get(None, |s| s.flowing)
     }
 
-    /// The read buffer's high-water mark (the same value as the write
-    /// queue's).
+    /// The read buffer's high-water mark: how much is read ahead while
+    /// paused or before a reader exists.
     pub fn readable_high_water_mark(&self) -> usize {
-        self.get(0, |s| s.hwm)
+        self.get(0, |s| s.read_hwm)
     }
 
     /// Every error this socket met, oldest first: each failed connection
@@ -1775,7 +1873,7 @@ fn write(c: &mut Core, key: Key, data: impl WriteData, cb: Option<WriteCb>) -> b
             c.ticks.push_back(Tick::WriteDone(key, cb, None));
         }
     }
-    let below = s.queue.len() < s.hwm;
+    let below = s.queue.len() < s.write_hwm;
     if !below {
         s.need_drain = true;
         if s.queue.is_empty() {
