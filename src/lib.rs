@@ -210,3 +210,11 @@ pub fn handle() -> LoopHandle {
         remote: event_loop::remote(),
     }
 }
+
+/// Crate-private pieces the benchmarks in `benches/` measure directly: not
+/// part of the API, no stability promise.
+#[doc(hidden)]
+pub mod __bench {
+    pub use crate::timer::wheel::Wheel;
+    pub use crate::write_queue::{WriteQueue, MAX_IOVECS};
+}

@@ -14,7 +14,8 @@ use bytes::{Buf, Bytes};
 
 /// How many chunks one flush hands to `writev` (Linux's `UIO_MAXIOV` is 1024;
 /// 64 slices already cover far more than a socket buffer of small chunks).
-pub(crate) const MAX_IOVECS: usize = 64;
+#[doc(hidden)]
+pub const MAX_IOVECS: usize = 64;
 
 /// A socket's pending output: chunks in order, and callbacks by position.
 ///
@@ -22,8 +23,9 @@ pub(crate) const MAX_IOVECS: usize = 64;
 /// whatever the queue length, an idle socket's empty queue costs two words
 /// and no heap, and capacity is kept, so a busy socket stops allocating after
 /// its first burst.
+#[doc(hidden)]
 #[derive(Debug)]
-pub(crate) struct WriteQueue<C> {
+pub struct WriteQueue<C> {
     chunks: VecDeque<Bytes>,
     queued: usize,
     /// Bytes ever accepted (queued or written inline).
@@ -47,11 +49,12 @@ impl<C> Default for WriteQueue<C> {
 
 impl<C> WriteQueue<C> {
     /// Bytes waiting for the kernel.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.queued
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
+    /// Whether no byte is waiting.
+    pub fn is_empty(&self) -> bool {
         self.queued == 0
     }
 
@@ -75,7 +78,7 @@ impl<C> WriteQueue<C> {
     }
 
     /// Appends a chunk behind everything queued.
-    pub(crate) fn push(&mut self, chunk: Bytes) {
+    pub fn push(&mut self, chunk: Bytes) {
         if chunk.is_empty() {
             return;
         }
@@ -96,7 +99,7 @@ impl<C> WriteQueue<C> {
     }
 
     /// Fills `out` with the queued chunks in order; returns how many.
-    pub(crate) fn slices<'a>(&'a self, out: &mut [IoSlice<'a>]) -> usize {
+    pub fn slices<'a>(&'a self, out: &mut [IoSlice<'a>]) -> usize {
         let mut n = 0;
         for (slot, chunk) in out.iter_mut().zip(self.chunks.iter()) {
             *slot = IoSlice::new(chunk);
@@ -116,7 +119,7 @@ impl<C> WriteQueue<C> {
     }
 
     /// Consumes `n` bytes the kernel took from the front of the queue.
-    pub(crate) fn advance(&mut self, mut n: usize) {
+    pub fn advance(&mut self, mut n: usize) {
         debug_assert!(n <= self.queued);
         n = n.min(self.queued);
         self.queued -= n;

@@ -12,8 +12,9 @@
 /// Slots of `resolution_ms` each, `slots` of them per rotation; an entry
 /// further out than one rotation stays in its slot and is skipped until its
 /// rotation comes.
+#[doc(hidden)]
 #[derive(Debug)]
-pub(crate) struct Wheel<K> {
+pub struct Wheel<K> {
     slots: Box<[Vec<(K, u64)>]>,
     mask: u64,
     resolution_ms: u64,
@@ -25,7 +26,7 @@ pub(crate) struct Wheel<K> {
 
 impl<K: Copy> Wheel<K> {
     /// `slots` is rounded up to a power of two.
-    pub(crate) fn new(resolution_ms: u64, slots: usize, now_ms: u64) -> Wheel<K> {
+    pub fn new(resolution_ms: u64, slots: usize, now_ms: u64) -> Wheel<K> {
         let slots = slots.next_power_of_two().max(1);
         let resolution_ms = resolution_ms.max(1);
         Wheel {
@@ -44,7 +45,7 @@ impl<K: Copy> Wheel<K> {
     }
 
     /// Stores `key` to come due at `deadline_ms`.
-    pub(crate) fn insert(&mut self, key: K, deadline_ms: u64) {
+    pub fn insert(&mut self, key: K, deadline_ms: u64) {
         let tick = deadline_ms.div_ceil(self.resolution_ms).max(self.cursor);
         self.slots[(tick & self.mask) as usize].push((key, deadline_ms));
         self.len += 1;
@@ -52,12 +53,12 @@ impl<K: Copy> Wheel<K> {
 
     /// When the loop should wake to process the next tick, if anything is
     /// stored.
-    pub(crate) fn next_wakeup_ms(&self) -> Option<u64> {
+    pub fn next_wakeup_ms(&self) -> Option<u64> {
         (self.len > 0).then(|| self.cursor * self.resolution_ms)
     }
 
     /// Moves every entry due at `now_ms` into `due`, in no particular order.
-    pub(crate) fn expire(&mut self, now_ms: u64, due: &mut Vec<(K, u64)>) {
+    pub fn expire(&mut self, now_ms: u64, due: &mut Vec<(K, u64)>) {
         let now_tick = now_ms / self.resolution_ms;
         if now_tick < self.cursor {
             return;
