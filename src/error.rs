@@ -90,6 +90,8 @@ pub enum ErrorCode {
     ErrSocketConnectionTimeout,
     /// An encoding name Node does not know (`ERR_UNKNOWN_ENCODING`).
     ErrUnknownEncoding,
+    /// A connection to an address of a block list (`ERR_IP_BLOCKED`).
+    ErrIpBlocked,
 }
 
 impl ErrorCode {
@@ -138,6 +140,7 @@ impl ErrorCode {
             ErrOutOfRange => "ERR_OUT_OF_RANGE",
             ErrSocketConnectionTimeout => "ERR_SOCKET_CONNECTION_TIMEOUT",
             ErrUnknownEncoding => "ERR_UNKNOWN_ENCODING",
+            ErrIpBlocked => "ERR_IP_BLOCKED",
         }
     }
 

@@ -52,6 +52,7 @@
 // One `unsafe` block, in read_buffer.rs, with its SAFETY argument and tests.
 #![deny(unsafe_code)]
 
+mod block_list;
 pub mod cluster;
 mod dns;
 mod emitter;
@@ -70,6 +71,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use block_list::BlockList;
 pub use bytes::Bytes;
 pub use emitter::{Listener, ListenerId, Payload, Shape};
 pub use error::{Error, ErrorCode};

@@ -320,3 +320,22 @@ fn auto_select_family_defaults() {
     assert!(tcp::get_default_auto_select_family());
     assert_eq!(tcp::get_default_auto_select_family_attempt_timeout(), 250);
 }
+
+/// Node 21+'s `blockList` on a client: connecting to a blocked address
+/// fails with `ERR_IP_BLOCKED`, then `close(true)`, with no attempt.
+#[test]
+fn block_list_refuses_outgoing_connections() {
+    let blocked = nodenet::BlockList::new();
+    blocked.add_subnet("127.0.0.0".parse().unwrap(), 8).unwrap();
+    let trace = Trace::new();
+    let c = tcp::create_connection(ConnectOptions {
+        port: closed_port(),
+        host: "127.0.0.1".into(),
+        block_list: Some(blocked),
+        ..Default::default()
+    })
+    .unwrap();
+    trace_attempts(&c, &trace);
+    run_bounded(LIMIT);
+    assert_eq!(trace.entries(), ["error:ERR_IP_BLOCKED:0", "close:true"]);
+}

@@ -896,3 +896,48 @@ fn listen_then_close_in_the_same_tick_gives_close_only() {
     assert_eq!(trace.entries(), ["close"]);
     assert!(!server.listening());
 }
+
+/// Node 21+'s `blockList` on a server: a blocked client is closed as soon
+/// as it is accepted, with no `'connection'`; others are served.
+#[test]
+fn block_list_drops_blocked_clients_silently() {
+    let blocked = nodenet::BlockList::new();
+    blocked.add_address("127.0.0.1".parse().unwrap());
+    let trace = Trace::new();
+    let t = trace.clone();
+    let server = tcp::create_server(
+        ServerOptions {
+            block_list: Some(blocked.clone()),
+            ..ServerOptions::default()
+        },
+        move |_: &Server, _: &Socket| t.log("connection"),
+    );
+    server.listen(0, "").unwrap();
+    let port = server.address().unwrap().port();
+    let c = tcp::connect(port, "127.0.0.1", |_: &Socket| {}).unwrap();
+    let t = trace.clone();
+    c.on("close", move |_: &Socket, e: bool| {
+        t.log(format!("blocked client close:{e}"))
+    })
+    .on("error", |_: &Socket, _: &Error| {});
+    if std::net::TcpListener::bind("[::1]:0").is_ok() {
+        let ok = tcp::connect(port, "::1", |_: &Socket| {}).unwrap();
+        let t = trace.clone();
+        ok.on("connect", move |s: &Socket| {
+            t.log("::1 connected");
+            s.end();
+        });
+    }
+    let srv = server;
+    nodenet::set_timeout(
+        move || {
+            srv.close();
+        },
+        300,
+    );
+    run_bounded(LIMIT);
+    assert!(
+        trace.contains("blocked client close:false") || trace.contains("blocked client close:true")
+    );
+    assert_eq!(trace.count("connection"), trace.count("::1 connected"));
+}

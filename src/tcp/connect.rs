@@ -101,6 +101,7 @@ pub(crate) struct Plan {
     pub(crate) lookup: Option<Resolver>,
     pub(crate) auto_select: Option<bool>,
     pub(crate) attempt_timeout_ms: Option<u64>,
+    pub(crate) block_list: Option<crate::BlockList>,
 }
 
 impl Plan {
@@ -113,6 +114,7 @@ impl Plan {
             lookup: None,
             auto_select: None,
             attempt_timeout_ms: None,
+            block_list: None,
         }
     }
 }
@@ -300,6 +302,15 @@ pub(crate) fn attempt_next(c: &mut Core, key: Key) {
     let Some(addr) = attempts.remaining.pop_front() else {
         return;
     };
+    if attempts
+        .plan
+        .block_list
+        .as_ref()
+        .is_some_and(|b| b.check(addr.ip()))
+    {
+        socket::destroy(c, key, Some(crate::block_list::blocked(addr.ip())));
+        return;
+    }
     attempts.current = Some(addr);
     attempts.seq = attempts.seq.wrapping_add(1);
     let seq = attempts.seq;

@@ -36,6 +36,9 @@ pub struct ServerOptions {
     /// High-water mark of accepted sockets' write queue and read buffer
     /// (default [`DEFAULT_HIGH_WATER_MARK`]).
     pub high_water_mark: Option<usize>,
+    /// Connections from these addresses are closed as soon as accepted,
+    /// without `'connection'` (Node 21+'s `blockList`).
+    pub block_list: Option<crate::BlockList>,
 }
 
 impl ServerOptions {
@@ -99,6 +102,9 @@ pub struct ConnectOptions {
     /// Time each attempt but the last gets, in ms (default:
     /// [`get_default_auto_select_family_attempt_timeout`], 250; at least 10).
     pub auto_select_family_attempt_timeout: Option<u64>,
+    /// Refuse to connect to these addresses: `ERR_IP_BLOCKED` (Node 21+'s
+    /// `blockList`).
+    pub block_list: Option<crate::BlockList>,
     /// The socket's own options.
     pub socket: SocketOptions,
 }
@@ -516,6 +522,7 @@ pub fn create_connection(options: ConnectOptions) -> Result<Socket, Error> {
         lookup: options.lookup,
         auto_select: options.auto_select_family,
         attempt_timeout_ms: options.auto_select_family_attempt_timeout,
+        block_list: options.block_list,
         ..connect::Plan::new(port, &options.host)
     };
     let socket = Socket::new(options.socket);

@@ -194,6 +194,14 @@ fn accept_one(c: &mut Core, key: Key) -> Accept {
     };
     match listener.accept() {
         Ok((stream, remote)) => {
+            if s.options
+                .block_list
+                .as_ref()
+                .is_some_and(|b| b.check(remote.ip()))
+            {
+                drop(stream);
+                return Accept::Skip;
+            }
             if s.max_connections.is_some_and(|max| s.connections >= max) {
                 let info = DropInfo {
                     local: stream.local_addr().ok(),
