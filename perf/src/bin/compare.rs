@@ -1,0 +1,617 @@
+//! The side-by-side echo benchmark: nodenet's `examples/echo` against a Node
+//! `net` echo, a tokio echo and a minimal mio echo, in one run.
+//!
+//! ```text
+//! cargo build --release -p nodenet-perf --bins && cargo build --release --example echo
+//! cargo run --release -p nodenet-perf --bin compare -- [--quick] [--reps N] [--secs S]
+//!     [--only nodenet,node,tokio,mio] [--idle-conns N]
+//! ```
+//!
+//! It builds nothing: it runs the binaries next to its own executable
+//! (`target/release/`) and says what to build if one is missing. Each server
+//! runs pinned to CPU 0 and the load generator to CPU 1 (`taskset`), one
+//! server at a time, on a fresh port. Every measurement is repeated (`--reps`,
+//! 3 by default; servers take turns within each repetition so that a noisy
+//! neighbour hurts all of them alike) and the table shows medians and the
+//! ratio of each to nodenet; a second table shows each figure's best run,
+//! the one least disturbed when the machine is shared.
+//!
+//! - ping-pong, 64-byte messages, 50 and 500 connections: msg/s, the
+//!   server's CPU time (utime + stime from `/proc/<pid>/stat` over the
+//!   window) per message, the busy time of its core (`/proc/stat`, which
+//!   also counts anything else that ran there) per message, round-trip
+//!   latency p50 / p99, and the load generator's own CPU per message;
+//! - streaming, 4 connections x 64 MiB, every echoed byte verified: MB/s;
+//! - idle: 10 000 connections, each having sent one byte and received its
+//!   echo, on a freshly started server: RSS growth per connection. nodenet's
+//!   echo runs with `--timeout 300` there, so that every idle connection has
+//!   an inactivity timeout armed.
+//!
+//! Every process it starts is killed when it exits, panics or is killed
+//! (`PR_SET_PDEATHSIG`).
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use nodenet_perf::{parse_result, Flags};
+
+/// A child process killed (and reaped) when dropped, including on panic.
+struct Guard {
+    child: Child,
+}
+
+impl Guard {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `cmd` so that it dies with this process even if this process is
+/// killed without running its destructors.
+fn spawn(mut cmd: Command) -> std::io::Result<Guard> {
+    // SAFETY: the closure runs in the forked child before exec and only
+    // calls prctl, which is async-signal-safe; it touches no memory shared
+    // with the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    Ok(Guard {
+        child: cmd.spawn()?,
+    })
+}
+
+#[derive(Clone)]
+struct Peer {
+    name: &'static str,
+    program: PathBuf,
+    args: Vec<String>,
+    /// Extra arguments for the idle test only.
+    idle_args: Vec<String>,
+}
+
+struct Settings {
+    reps: usize,
+    secs: f64,
+    warmup: f64,
+    stream_conns: usize,
+    stream_bytes: u64,
+    idle_conns: usize,
+    pin: bool,
+    loadgen: PathBuf,
+}
+
+fn command(pin: bool, cpu: u32, program: &Path, args: &[String]) -> Command {
+    let mut cmd = if pin {
+        let mut c = Command::new("taskset");
+        c.arg("-c").arg(cpu.to_string()).arg(program);
+        c
+    } else {
+        Command::new(program)
+    };
+    cmd.args(args);
+    cmd
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("cannot find a free port: {e}"))
+}
+
+/// Starts a server and waits for its `listening on` line.
+fn start_server(peer: &Peer, idle: bool, pin: bool) -> Result<(Guard, u16), String> {
+    let port = free_port();
+    let mut args = peer.args.clone();
+    args.extend([
+        "--host".to_string(),
+        "127.0.0.1".to_string(),
+        "--port".to_string(),
+        port.to_string(),
+    ]);
+    if idle {
+        args.extend(peer.idle_args.iter().cloned());
+    }
+    let mut cmd = command(pin, 0, &peer.program, &args);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut guard = spawn(cmd).map_err(|e| format!("{}: {e}", peer.program.display()))?;
+    let stdout = guard.child.stdout.take().expect("piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next();
+        let _ = tx.send(first);
+        // Keep draining so the server never blocks on a full pipe.
+        for _ in lines {}
+    });
+    match rx.recv_timeout(Duration::from_secs(15)) {
+        Ok(Some(Ok(line))) if line.starts_with("listening on") => Ok((guard, port)),
+        Ok(other) => Err(format!(
+            "{} did not say `listening on`: {other:?}",
+            peer.name
+        )),
+        Err(_) => Err(format!("{} did not start listening within 15 s", peer.name)),
+    }
+}
+
+/// Runs the load generator to completion (bounded by `limit`) and returns
+/// its `RESULT` line.
+fn run_loadgen(
+    s: &Settings,
+    port: u16,
+    server_pid: u32,
+    args: &[String],
+    limit: Duration,
+) -> Result<(HashMap<String, f64>, String), String> {
+    let mut all = vec![
+        "--host".to_string(),
+        "127.0.0.1".to_string(),
+        "--port".to_string(),
+        port.to_string(),
+        "--server-pid".to_string(),
+        server_pid.to_string(),
+    ];
+    all.extend(args.iter().cloned());
+    let mut cmd = command(s.pin, 1, &s.loadgen, &all);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut guard = spawn(cmd).map_err(|e| format!("loadgen: {e}"))?;
+    let mut stdout = guard.child.stdout.take().expect("piped");
+    let mut stderr = guard.child.stderr.take().expect("piped");
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        match guard.child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                drop(guard);
+                return Err(format!("loadgen did not finish within {limit:?}"));
+            }
+            Err(e) => return Err(format!("loadgen: {e}")),
+        }
+    };
+    let out = out_reader.join().unwrap_or_default();
+    let err = err_reader.join().unwrap_or_default();
+    if !status.success() {
+        return Err(format!("loadgen failed ({status}): {}", err.trim()));
+    }
+    let result = out
+        .lines()
+        .find_map(parse_result)
+        .ok_or_else(|| format!("loadgen printed no RESULT line: {out}"))?;
+    Ok((result, err.trim().to_string()))
+}
+
+type Samples = HashMap<(&'static str, &'static str), Vec<f64>>;
+
+fn record(
+    samples: &mut Samples,
+    peer: &'static str,
+    prefix: &'static str,
+    r: &HashMap<String, f64>,
+) {
+    let keys: &[(&str, &'static str)] = match prefix {
+        "pp50" => &[
+            ("msgs_per_s", "pp50.msgs_per_s"),
+            ("server_cpu_us_per_msg", "pp50.cpu"),
+            ("p50_us", "pp50.p50"),
+            ("p99_us", "pp50.p99"),
+            ("gen_cpu_us_per_msg", "pp50.gen"),
+            ("core_busy_us_per_msg", "pp50.core"),
+        ],
+        "pp500" => &[
+            ("msgs_per_s", "pp500.msgs_per_s"),
+            ("server_cpu_us_per_msg", "pp500.cpu"),
+            ("p50_us", "pp500.p50"),
+            ("p99_us", "pp500.p99"),
+            ("gen_cpu_us_per_msg", "pp500.gen"),
+            ("core_busy_us_per_msg", "pp500.core"),
+        ],
+        "stream" => &[
+            ("mb_per_s", "stream.mb_per_s"),
+            ("server_cpu_us_per_mb", "stream.cpu"),
+        ],
+        _ => &[("kib_per_conn", "idle.kib")],
+    };
+    for (k, metric) in keys {
+        if let Some(v) = r.get(*k) {
+            samples.entry((peer, metric)).or_default().push(*v);
+            if *metric == "pp50.cpu" && *v > 0.0 {
+                samples
+                    .entry((peer, "pp50.per_cpu_s"))
+                    .or_default()
+                    .push(1e6 / v);
+            }
+        }
+    }
+}
+
+/// One repetition of every measurement for one server.
+fn measure(s: &Settings, peer: &Peer, samples: &mut Samples, rep: usize) -> Result<(), String> {
+    let secs = s.secs.to_string();
+    let warmup = s.warmup.to_string();
+    let pp = |conns: usize| {
+        vec![
+            "--mode".into(),
+            "pingpong".into(),
+            "--conns".into(),
+            conns.to_string(),
+            "--size".into(),
+            "64".into(),
+            "--secs".into(),
+            secs.clone(),
+            "--warmup".into(),
+            warmup.clone(),
+        ]
+    };
+    let pp_limit = Duration::from_secs_f64(s.secs + s.warmup + 60.0);
+    let runs: Vec<(&'static str, Vec<String>, Duration)> = vec![
+        ("pp50", pp(50), pp_limit),
+        ("pp500", pp(500), pp_limit),
+        (
+            "stream",
+            vec![
+                "--mode".into(),
+                "stream".into(),
+                "--conns".into(),
+                s.stream_conns.to_string(),
+                "--bytes".into(),
+                s.stream_bytes.to_string(),
+            ],
+            Duration::from_secs(150),
+        ),
+    ];
+    // A run that fails (one idle run was reset once on the shared machine) is
+    // retried once on a fresh server; a second failure is reported.
+    let mut server: Option<(Guard, u16)> = None;
+    for (prefix, args, limit) in runs {
+        let mut retried = false;
+        loop {
+            if server.is_none() {
+                server = Some(start_server(peer, false, s.pin)?);
+            }
+            let (guard, port) = server.as_ref().expect("started");
+            match run_loadgen(s, *port, guard.pid(), &args, limit) {
+                Ok((r, line)) => {
+                    println!("  [{} rep {}] {line}", peer.name, rep + 1);
+                    record(samples, peer.name, prefix, &r);
+                    break;
+                }
+                Err(e) if !retried => {
+                    eprintln!(
+                        "compare: {} {prefix}: {e}; retrying once on a fresh server",
+                        peer.name
+                    );
+                    retried = true;
+                    server = None;
+                }
+                Err(e) => return Err(format!("{} {prefix}: {e}", peer.name)),
+            }
+        }
+    }
+    drop(server);
+    // Idle memory on a fresh process, so that nothing the earlier runs
+    // allocated and freed is reused.
+    let args = vec![
+        "--mode".to_string(),
+        "idle".to_string(),
+        "--conns".to_string(),
+        s.idle_conns.to_string(),
+    ];
+    for attempt in 0..2 {
+        let (server, port) = start_server(peer, true, s.pin)?;
+        // Let the runtime settle (Node's startup work) before the baseline.
+        std::thread::sleep(Duration::from_millis(300));
+        match run_loadgen(s, port, server.pid(), &args, Duration::from_secs(90)) {
+            Ok((r, line)) => {
+                println!("  [{} rep {}] {line}", peer.name, rep + 1);
+                record(samples, peer.name, "idle", &r);
+                return Ok(());
+            }
+            Err(e) if attempt == 0 => eprintln!(
+                "compare: {} idle: {e}; retrying once on a fresh server",
+                peer.name
+            ),
+            Err(e) => return Err(format!("{} idle: {e}", peer.name)),
+        }
+    }
+    Ok(())
+}
+
+fn median(v: &[f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+fn fmt_value(v: f64) -> String {
+    let a = v.abs();
+    if a >= 10_000.0 {
+        format!("{:.0}k", v / 1000.0)
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// Which figure of a metric's runs a table shows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stat {
+    Median,
+    /// The best run: the least disturbed by other load on the machine.
+    Best,
+}
+
+fn higher_is_better(metric: &str) -> bool {
+    metric.ends_with("msgs_per_s") || metric.ends_with("per_cpu_s") || metric.ends_with("mb_per_s")
+}
+
+fn summary(v: &[f64], metric: &str, stat: Stat) -> Option<f64> {
+    match stat {
+        Stat::Median => median(v),
+        Stat::Best if v.is_empty() => None,
+        Stat::Best if higher_is_better(metric) => v.iter().copied().reduce(f64::max),
+        Stat::Best => v.iter().copied().reduce(f64::min),
+    }
+}
+
+fn print_table(peers: &[Peer], samples: &Samples, s: &Settings, stat: Stat) {
+    let rows: &[(&str, String)] = &[
+        ("pp50.msgs_per_s", "ping-pong 50 conns: msg/s".into()),
+        ("pp50.cpu", "  server CPU us/msg".into()),
+        ("pp50.core", "  CPU 0 busy us/msg".into()),
+        ("pp50.per_cpu_s", "  msg per server CPU second".into()),
+        ("pp50.p50", "  latency p50 us".into()),
+        ("pp50.p99", "  latency p99 us".into()),
+        ("pp50.gen", "  load generator CPU us/msg".into()),
+        ("pp500.msgs_per_s", "ping-pong 500 conns: msg/s".into()),
+        ("pp500.cpu", "  server CPU us/msg".into()),
+        ("pp500.core", "  CPU 0 busy us/msg".into()),
+        ("pp500.p50", "  latency p50 us".into()),
+        ("pp500.p99", "  latency p99 us".into()),
+        ("pp500.gen", "  load generator CPU us/msg".into()),
+        (
+            "stream.mb_per_s",
+            format!(
+                "stream {} x {} MiB: MB/s",
+                s.stream_conns,
+                s.stream_bytes >> 20
+            ),
+        ),
+        ("stream.cpu", "  server CPU us/MB".into()),
+        ("idle.kib", format!("idle {} conns: KiB/conn", s.idle_conns)),
+    ];
+    let label_w = 34;
+    let col_w = 17;
+    let title = match stat {
+        Stat::Median => "median of runs (ratio to nodenet)",
+        Stat::Best => "best run (ratio to nodenet)",
+    };
+    print!("\n{title:<label_w$}");
+    for p in peers {
+        print!("{:>col_w$}", p.name);
+    }
+    println!();
+    println!("{}", "-".repeat(label_w + col_w * peers.len()));
+    for (metric, label) in rows {
+        print!("{label:<label_w$}");
+        let base = summary(
+            samples.get(&("nodenet", *metric)).map_or(&[], |v| v),
+            metric,
+            stat,
+        );
+        for p in peers {
+            let cell = match summary(
+                samples.get(&(p.name, *metric)).map_or(&[], |v| v),
+                metric,
+                stat,
+            ) {
+                None => "-".to_string(),
+                Some(v) if p.name == "nodenet" => fmt_value(v),
+                Some(v) => match base {
+                    Some(b) if b.abs() > 1e-9 => format!("{} ({:.2}x)", fmt_value(v), v / b),
+                    _ => fmt_value(v),
+                },
+            };
+            print!("{cell:>col_w$}");
+        }
+        println!();
+    }
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+fn main() {
+    let flags = Flags::from_env(&["quick"]).unwrap_or_else(|e| {
+        eprintln!("compare: {e}");
+        std::process::exit(2)
+    });
+    let quick = flags.has("quick");
+    let get = |name: &str, default: f64| -> f64 {
+        flags.get(name, default).unwrap_or_else(|e| {
+            eprintln!("compare: {e}");
+            std::process::exit(2)
+        })
+    };
+    let exe = std::env::current_exe().expect("own path");
+    let bin_dir = exe.parent().expect("a directory").to_path_buf();
+    let peers_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("peers");
+
+    let pin = taskset_works();
+    let settings = Settings {
+        reps: get("reps", if quick { 1.0 } else { 3.0 }).max(1.0) as usize,
+        secs: get("secs", if quick { 1.0 } else { 3.0 }),
+        warmup: get("warmup", if quick { 0.3 } else { 0.5 }),
+        stream_conns: get("stream-conns", 4.0) as usize,
+        stream_bytes: get("stream-mib", if quick { 16.0 } else { 64.0 }) as u64 * 1024 * 1024,
+        idle_conns: get("idle-conns", 10_000.0) as usize,
+        pin,
+        loadgen: bin_dir.join("loadgen"),
+    };
+
+    let all = vec![
+        Peer {
+            name: "nodenet",
+            program: bin_dir.join("examples").join("echo"),
+            args: vec![],
+            idle_args: vec!["--timeout".into(), "300".into()],
+        },
+        Peer {
+            name: "node",
+            program: PathBuf::from("node"),
+            args: vec![peers_dir.join("echo.js").display().to_string()],
+            idle_args: vec![],
+        },
+        Peer {
+            name: "tokio",
+            program: bin_dir.join("tokio_echo"),
+            args: vec![],
+            idle_args: vec![],
+        },
+        Peer {
+            name: "mio",
+            program: bin_dir.join("mio_echo"),
+            args: vec![],
+            idle_args: vec![],
+        },
+    ];
+    let only = flags.str("only", "nodenet,node,tokio,mio");
+    let wanted: Vec<&str> = only.split(',').map(str::trim).collect();
+    let mut peers: Vec<Peer> = all
+        .into_iter()
+        .filter(|p| wanted.contains(&p.name))
+        .collect();
+
+    let mut missing = Vec::new();
+    for path in std::iter::once(&settings.loadgen).chain(
+        peers
+            .iter()
+            .filter(|p| p.name != "node")
+            .map(|p| &p.program),
+    ) {
+        if !path.exists() {
+            missing.push(path.display().to_string());
+        }
+    }
+    if !missing.is_empty() {
+        eprintln!(
+            "compare: missing {}\nbuild first:\n  cargo build --release -p nodenet-perf --bins\n  \
+             cargo build --release --example echo",
+            missing.join(", ")
+        );
+        std::process::exit(2);
+    }
+    let node_ok = Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !node_ok && peers.iter().any(|p| p.name == "node") {
+        println!("note: `node` is not on PATH: the Node peer is skipped");
+        peers.retain(|p| p.name != "node");
+    }
+    if !pin {
+        println!(
+            "note: `taskset` is missing or fewer than 2 CPUs are usable: \
+             server and load generator are NOT pinned, figures are less stable"
+        );
+    }
+
+    println!(
+        "nodenet echo comparison: {} rep(s), ping-pong windows of {} s after {} s warm-up; \
+         server on CPU 0, load generator on CPU 1{}; load average {}",
+        settings.reps,
+        settings.secs,
+        settings.warmup,
+        if pin { "" } else { " (unpinned)" },
+        loadavg()
+    );
+    let started = Instant::now();
+    let mut samples = Samples::new();
+    let mut failures = Vec::new();
+    for rep in 0..settings.reps {
+        for peer in &peers {
+            if let Err(e) = measure(&settings, peer, &mut samples, rep) {
+                eprintln!("compare: {e}");
+                failures.push(e);
+            }
+        }
+    }
+    print_table(&peers, &samples, &settings, Stat::Median);
+    if settings.reps > 1 {
+        print_table(&peers, &samples, &settings, Stat::Best);
+    }
+    println!(
+        "\nRatios are value / nodenet's value: above 1 is better for msg/s and MB/s, \
+         worse for CPU, latency and memory. \"best run\" takes each figure's best \
+         repetition (other load on the machine only ever makes figures worse)."
+    );
+    println!(
+        "took {:.0} s; load average at the end {}",
+        started.elapsed().as_secs_f64(),
+        loadavg()
+    );
+    if !failures.is_empty() {
+        eprintln!("compare: {} measurement(s) failed", failures.len());
+        std::process::exit(1);
+    }
+}
+
+/// Whether `taskset` exists and two CPUs (0 and 1) are usable.
+fn taskset_works() -> bool {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cpus >= 2
+        && Command::new("taskset")
+            .args(["-c", "1", "true"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+}
