@@ -193,6 +193,9 @@ impl Core {
 thread_local! {
     static CORE: RefCell<Core> = RefCell::new(Core::new());
     static RUNNING: Cell<bool> = const { Cell::new(false) };
+    /// Counts the `run*` calls of this thread, so that work meant for one
+    /// run (a shutdown's grace period) can tell a later run apart.
+    static RUN_EPOCH: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Runs `f` with the loop state borrowed. `f` must not call user code.
@@ -205,7 +208,7 @@ pub(crate) fn defer(tick: Tick) {
 }
 
 /// Runs every queued tick, including ones queued while running.
-fn drain_ticks() {
+pub(crate) fn drain_ticks() {
     while let Some(tick) = with(|c| c.ticks.pop_front()) {
         match tick {
             Tick::Call(f) => f(),
@@ -382,6 +385,7 @@ struct RunGuard;
 
 impl RunGuard {
     fn enter() -> Result<RunGuard, Error> {
+        RUN_EPOCH.with(|e| e.set(e.get() + 1));
         if RUNNING.with(|r| r.replace(true)) {
             return Err(Error::new(
                 ErrorCode::ErrInvalidArgValue,
@@ -456,4 +460,9 @@ pub(crate) fn sockets() -> Vec<crate::Socket> {
             .map(|(i, s)| crate::Socket::from_key(Key::new(i, s.generation)))
             .collect()
     })
+}
+
+/// Which `run*` call of this thread is (or was last) running.
+pub(crate) fn run_epoch() -> u64 {
+    RUN_EPOCH.with(Cell::get)
 }

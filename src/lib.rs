@@ -191,8 +191,14 @@ impl LoopHandle {
             for server in event_loop::servers() {
                 server.close();
             }
+            // The grace period belongs to this run: if the loop runs out of
+            // work first, a later run on this thread must not be cut short.
+            let epoch = event_loop::run_epoch();
             let deadline = set_timeout(
                 move || {
+                    if event_loop::run_epoch() != epoch {
+                        return;
+                    }
                     for socket in event_loop::sockets() {
                         socket.destroy();
                     }

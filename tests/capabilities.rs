@@ -245,3 +245,39 @@ fn error_history_and_wait_closed() {
     assert!(c.wait_closed(LIMIT).unwrap());
     assert_eq!(seen.entries(), ["ECONNREFUSED"]);
 }
+
+/// A shutdown's grace period ends with the run it was meant for: a later
+/// run on the same thread is not cut short by it.
+#[test]
+fn a_finished_shutdown_does_not_reach_the_next_run() {
+    let first = tcp::create_server(ServerOptions::default(), |_: &Server, _: &Socket| {});
+    listen_local(first);
+    let handle = nodenet::handle();
+    std::thread::spawn(move || handle.shutdown(Duration::from_millis(300)));
+    run_bounded(LIMIT); // the server closes at once: the run ends early
+    let (second, port) = echo_server();
+    let c = tcp::connect(port, "127.0.0.1", |_: &Socket| {}).unwrap();
+    let reply = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let r = reply.clone();
+    c.on("data", move |_: &Socket, d: &Bytes| {
+        r.borrow_mut().extend_from_slice(d)
+    });
+    // Well past the first grace period, then talk.
+    let done = std::rc::Rc::new(std::cell::Cell::new(false));
+    let d = done.clone();
+    nodenet::set_timeout(
+        move || {
+            c.write("still here");
+            let d = d.clone();
+            nodenet::set_timeout(move || d.set(true), 200);
+        },
+        600,
+    );
+    run_until(LIMIT, || done.get());
+    assert!(second.listening(), "the old grace period closed nothing");
+    assert!(!c.is_destroyed());
+    assert_eq!(&reply.borrow()[..], b"still here");
+    c.destroy();
+    second.close();
+    run_bounded(LIMIT);
+}
