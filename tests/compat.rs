@@ -47,27 +47,44 @@ fn every_cited_test_exists() {
     );
 }
 
-#[test]
-fn summary_counts_the_rows() {
-    let text = compat();
-    let start = text.find("## 1. Module functions").expect("section 1");
-    let end = text.find("## Behaviour cases").expect("behaviour index");
+/// The summary line `**N done, ...** (rows of <what>).` for the status
+/// rows of `text`.
+fn summary(text: &str, what: &str) -> String {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for line in text[start..end].lines().filter(|l| l.starts_with('|')) {
+    for line in text.lines().filter(|l| l.starts_with('|')) {
         if let Some(status) = row_status(line) {
             *counts.entry(status).or_default() += 1;
         }
     }
     let n = |s: &str| counts.get(s).copied().unwrap_or(0);
-    let expected = format!(
-        "**{} done, {} partial, {} not applicable, {} not yet** (rows of sections 1–9).",
+    format!(
+        "**{} done, {} partial, {} not applicable, {} not yet** (rows of {what}).",
         n("done"),
         n("partial"),
         n("n/a"),
         n("not yet")
-    );
+    )
+}
+
+#[test]
+fn summary_counts_the_rows() {
+    let text = compat();
+    let start = text.find("## 1. Module functions").expect("section 1");
+    let end = text.find("## Behaviour cases").expect("behaviour index");
+    let expected = summary(&text[start..end], "sections 1–9");
     assert!(
         text.contains(&expected),
         "COMPAT.md's summary line should read:\n{expected}"
+    );
+}
+
+#[test]
+fn seed_summary_counts_the_rows() {
+    let text = compat();
+    let start = text.find("## 10. ").expect("section 10");
+    let expected = summary(&text[start..], "section 10");
+    assert!(
+        text[start..].contains(&expected),
+        "section 10's summary line should read:\n{expected}"
     );
 }
