@@ -571,8 +571,8 @@ fn n67_server_reset_reaches_the_client_as_econnreset() {
 }
 
 /// N67: reset_and_destroy() on a socket that never connected: 'error'
-/// ERR_SOCKET_CLOSED ("Socket is closed"), then 'close' (true: it carries
-/// an error).
+/// ERR_SOCKET_CLOSED ("Socket is closed"), then 'close' (false: Node passes
+/// no argument to a never-connected socket's 'close', even after an error).
 #[test]
 fn n67_reset_on_a_never_connected_socket() {
     let trace = Trace::new();
@@ -591,7 +591,7 @@ fn n67_reset_on_a_never_connected_socket() {
         [
             "C:error:ERR_SOCKET_CLOSED",
             "C:message:Socket is closed",
-            "C:close:true"
+            "C:close:false"
         ]
     );
 }

@@ -277,12 +277,16 @@ pub(crate) fn on_ready(index: usize) {
     };
     loop {
         match with(|c| accept_one(c, key)) {
+            // As Node, ticks queued by a listener run before the next
+            // accept.
             Accept::Connection(sk) => {
                 let socket = Socket::from_key(sk);
                 emit(key, EV_CONNECTION, &Payload::Socket(&socket));
+                event_loop::drain_ticks();
             }
             Accept::Dropped(info) => {
                 emit(key, EV_DROP, &Payload::Drop(&info));
+                event_loop::drain_ticks();
             }
             Accept::Skip => {}
             Accept::Done => break,
@@ -549,10 +553,12 @@ impl Server {
         with(|c| srv(c, self.key).map_or(0, |s| s.connections))
     }
 
-    /// Node's `getConnections(cb)`: the count, delivered on the next tick.
+    /// Node's `getConnections(cb)`: the count at the call, delivered on the
+    /// next tick.
     pub fn get_connections(&self, cb: impl FnOnce(&Server, usize) + 'static) -> Server {
         let server = *self;
-        event_loop::next_tick(move || cb(&server, server.connections()));
+        let count = self.connections();
+        event_loop::next_tick(move || cb(&server, count));
         *self
     }
 

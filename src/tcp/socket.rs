@@ -133,8 +133,7 @@ pub(crate) enum SocketTick {
     /// `'connectionAttemptTimeout'`.
     Attempt(u8, ConnectionAttempt),
     /// Bytes were flushed inside an API call (`uncork()`, `end()` while
-    /// corked, a `false` write with an empty queue): callbacks, `'drain'`
-    /// and the pending shutdown follow here.
+    /// corked): `'drain'`, callbacks and the pending shutdown follow here.
     Flushed,
 }
 
@@ -287,6 +286,11 @@ impl SocketState {
             }
             Phase::Fresh | Phase::Closed => false,
         }
+    }
+
+    /// Never connecting nor accepted: Node's socket with no handle.
+    fn handleless(&self) -> bool {
+        self.connect.is_none() && self.server.is_none()
     }
 
     fn ready_state(&self) -> ReadyState {
@@ -443,6 +447,7 @@ pub(crate) fn destroy(c: &mut Core, key: Key, err: Option<Error>) {
         return;
     }
     let was_connecting = matches!(s.phase, Phase::Resolving | Phase::Connecting);
+    let handleless = s.handleless();
     s.destroyed = true;
     s.readable = false;
     s.writable = false;
@@ -486,7 +491,13 @@ pub(crate) fn destroy(c: &mut Core, key: Key, err: Option<Error>) {
     if let Some(server) = server {
         server::connection_gone(c, server);
     }
-    c.closing.push(key);
+    if handleless {
+        // Node: no handle to close, so 'close' comes on the next tick.
+        c.ticks
+            .push_back(Tick::Call(Box::new(move || emit_close(key))));
+    } else {
+        c.closing.push(key);
+    }
 }
 
 /// A descriptor's readiness, dispatched by the poll phase.
@@ -652,6 +663,8 @@ fn connected(key: Key, event: &mio::event::Event) {
     emit(key, EV_CONNECT, &Payload::Unit);
     emit(key, EV_READY, &Payload::Unit);
     flush(key);
+    // As Node: ticks queued in 'connect' run before the first 'data'.
+    crate::event_loop::drain_ticks();
     read(key);
 }
 
@@ -694,7 +707,9 @@ fn read_step(c: &mut Core, key: Key, budget: &mut usize) -> ReadStep {
     if !s.readable_ready || !s.readable || s.read_held {
         return ReadStep::Stop;
     }
-    if !flowing && s.read_buffered_len >= s.read_hwm {
+    // An empty buffer is always read into, even at highWaterMark 0 (as
+    // Node's read(0)): the FIN behind it still brings 'end'.
+    if !flowing && s.read_buffered_len > 0 && s.read_buffered_len >= s.read_hwm {
         return ReadStep::Stop;
     }
     if *budget == 0 {
@@ -772,7 +787,12 @@ fn read(key: Key) {
     let mut budget = READ_CAP_PER_TURN;
     loop {
         match with(|c| read_step(c, key, &mut budget)) {
-            ReadStep::Deliver(chunk) => deliver(key, &chunk),
+            ReadStep::Deliver(chunk) => {
+                deliver(key, &chunk);
+                // As Node after each read callback: ticks queued by the
+                // 'data' listeners run before the next chunk.
+                crate::event_loop::drain_ticks();
+            }
             ReadStep::DeliverLast(chunk) => {
                 deliver(key, &chunk);
                 break;
@@ -864,26 +884,30 @@ fn flush(key: Key) {
 }
 
 /// The user-visible half of a flush, run from the loop (never inside an
-/// API call): write callbacks, `'drain'`, then a pending shutdown.
+/// API call): `'drain'`, write callbacks, then a pending shutdown.
 fn after_flush(key: Key) {
     let socket = Socket::from_key(key);
-    while let Some(cb) = with(|c| sock(c, key).and_then(|s| s.queue.pop_completed())) {
-        cb(&socket, None);
-    }
+    // As Node's afterWrite: 'drain' (not once end() was called) comes
+    // before the callbacks of the writes that emptied the queue.
     let drain = with(|c| {
         let s = sock(c, key)?;
         if s.destroyed || !s.queue.is_empty() {
             return Some(false);
         }
-        let drain = std::mem::take(&mut s.need_drain);
-        if s.ending && !s.shutdown && s.phase == Phase::Open {
-            shutdown(c, key);
-        }
-        Some(drain)
+        Some(std::mem::take(&mut s.need_drain) && s.writable)
     });
     if drain == Some(true) {
         emit(key, EV_DRAIN, &Payload::Unit);
     }
+    while let Some(cb) = with(|c| sock(c, key).and_then(|s| s.queue.pop_completed())) {
+        cb(&socket, None);
+    }
+    with(|c| {
+        let Some(s) = sock(c, key) else { return };
+        if !s.destroyed && s.queue.is_empty() && s.ending && !s.shutdown && s.phase == Phase::Open {
+            shutdown(c, key);
+        }
+    });
 }
 
 /// Shuts our write side (the queue is empty): `'finish'` on the next tick.
@@ -1074,7 +1098,8 @@ pub(crate) fn emit_close(key: Key) {
     let had_error = with(|c| {
         sock(c, key).map(|s| {
             s.close_emitted = true;
-            s.had_error
+            // Node passes no argument (undefined) for a handle-less socket.
+            s.had_error && !s.handleless()
         })
     });
     let Some(had_error) = had_error else { return };
@@ -1811,7 +1836,8 @@ fn write(c: &mut Core, key: Key, data: impl WriteData, cb: Option<WriteCb>) -> b
         return false;
     }
     if !s.writable || s.phase == Phase::Fresh {
-        let err = if s.phase == Phase::Fresh {
+        let fresh = s.phase == Phase::Fresh;
+        let err = if fresh {
             Error::new(ErrorCode::ErrSocketClosed, "Socket is closed")
         } else if s.auto_ended {
             Error::ended_by_peer()
@@ -1822,7 +1848,13 @@ fn write(c: &mut Core, key: Key, data: impl WriteData, cb: Option<WriteCb>) -> b
             c.ticks
                 .push_back(Tick::WriteDone(key, cb, Some(err.clone())));
         }
-        destroy(c, key, Some(err));
+        if fresh {
+            // Node: the callback, then the destroy, on the next tick.
+            let destroy_later = move || with(|c| destroy(c, key, Some(err)));
+            c.ticks.push_back(Tick::Call(Box::new(destroy_later)));
+        } else {
+            destroy(c, key, Some(err));
+        }
         return false;
     }
     let Core { sockets, wheel, .. } = c;
@@ -1873,12 +1905,11 @@ fn write(c: &mut Core, key: Key, data: impl WriteData, cb: Option<WriteCb>) -> b
             c.ticks.push_back(Tick::WriteDone(key, cb, None));
         }
     }
-    let below = s.queue.len() < s.write_hwm;
+    // Node 20: `true` once the kernel took everything, even at
+    // highWaterMark 0 (then no 'drain' is owed).
+    let below = s.queue.is_empty() || s.queue.len() < s.write_hwm;
     if !below {
         s.need_drain = true;
-        if s.queue.is_empty() {
-            c.ticks.push_back(Tick::Socket(key, SocketTick::Flushed));
-        }
     }
     below
 }

@@ -1,0 +1,36 @@
+'use strict';
+// destroySoon() (N38): after write(1 MB), destroySoon() ends our side
+// (writableEnded, not destroyed); everything is sent, then 'finish', then
+// the socket is destroyed: close(false). The peer gets all the bytes, then
+// 'end'. Per actor.
+const net = require('net');
+const log = (...a) => console.log(a.join(' '));
+const q = (v) => JSON.stringify(String(v));
+const fmtErr = (e) =>
+  `${e.code} ${e.syscall ?? '-'} ${e.errno ?? '-'} ${q(e.message.replace(/:\d+/g, ':PORT'))}`;
+function traceAll(tag, s) {
+  for (const ev of ['connect', 'ready', 'end', 'finish', 'drain', 'timeout']) {
+    s.on(ev, () => log(tag, ev));
+  }
+  s.on('data', (d) => log(tag, 'data', q(d)));
+  s.on('error', (e) => log(tag, 'error', fmtErr(e)));
+  s.on('close', (hadError) => log(tag, 'close', hadError));
+}
+
+const SIZE = 1000000;
+const server = net.createServer((s) => {
+  let total = 0;
+  s.on('data', (d) => { total += d.length; });
+  s.on('end', () => log('S end', total));
+  s.on('close', (h) => log('S close', h));
+  server.close();
+});
+server.listen(0, '127.0.0.1', () => {
+  const c = net.connect(server.address().port, '127.0.0.1', () => {
+    c.write(Buffer.alloc(SIZE, 122), () => log('C write cb'));
+    c.destroySoon();
+    log('C after destroySoon', c.writableEnded, c.destroyed);
+  });
+  c.on('finish', () => log('C finish', c.destroyed));
+  c.on('close', (h) => log('C close', h, c.destroyed));
+});

@@ -1,0 +1,35 @@
+'use strict';
+// allowHalfOpen on both sides; the client ends first with end('req'); the
+// server, in 'end', still writes its reply, then ends (N23). Per actor.
+const net = require('net');
+const log = (...a) => console.log(a.join(' '));
+const q = (v) => JSON.stringify(String(v));
+const fmtErr = (e) =>
+  `${e.code} ${e.syscall ?? '-'} ${e.errno ?? '-'} ${q(e.message.replace(/:\d+/g, ':PORT'))}`;
+function traceAll(tag, s) {
+  for (const ev of ['connect', 'ready', 'end', 'finish', 'drain', 'timeout']) {
+    s.on(ev, () => log(tag, ev));
+  }
+  s.on('data', (d) => log(tag, 'data', q(d)));
+  s.on('error', (e) => log(tag, 'error', fmtErr(e)));
+  s.on('close', (hadError) => log(tag, 'close', hadError));
+}
+
+const server = net.createServer({ allowHalfOpen: true }, (s) => {
+  traceAll('S', s);
+  s.on('end', () => {
+    log('S in-end', s.readable, s.writable, s.readyState);
+    log('S write ->', s.write('reply'));
+    s.end();
+    log('S after-end', s.readyState);
+  });
+  server.close();
+});
+server.listen(0, '127.0.0.1', () => {
+  const c = net.connect({ port: server.address().port, host: '127.0.0.1', allowHalfOpen: true }, () => {
+    c.end('req');
+    log('C after-end', c.readyState);
+  });
+  c.on('end', () => log('C in-end', c.readyState));
+  traceAll('C', c);
+});

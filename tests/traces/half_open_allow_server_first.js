@@ -1,0 +1,33 @@
+'use strict';
+// The server ends first with end('bye') (default allowHalfOpen); the client
+// has allowHalfOpen and, in 'end', still writes, then ends. Per actor.
+const net = require('net');
+const log = (...a) => console.log(a.join(' '));
+const q = (v) => JSON.stringify(String(v));
+const fmtErr = (e) =>
+  `${e.code} ${e.syscall ?? '-'} ${e.errno ?? '-'} ${q(e.message.replace(/:\d+/g, ':PORT'))}`;
+function traceAll(tag, s) {
+  for (const ev of ['connect', 'ready', 'end', 'finish', 'drain', 'timeout']) {
+    s.on(ev, () => log(tag, ev));
+  }
+  s.on('data', (d) => log(tag, 'data', q(d)));
+  s.on('error', (e) => log(tag, 'error', fmtErr(e)));
+  s.on('close', (hadError) => log(tag, 'close', hadError));
+}
+
+const server = net.createServer((s) => {
+  traceAll('S', s);
+  s.end('bye');
+  log('S after-end', s.readyState);
+  server.close();
+});
+server.listen(0, '127.0.0.1', () => {
+  const c = net.connect({ port: server.address().port, host: '127.0.0.1', allowHalfOpen: true });
+  c.on('end', () => {
+    log('C in-end', c.readyState, c.writable);
+    log('C write ->', c.write('late'));
+    c.end();
+    log('C after-end', c.readyState);
+  });
+  traceAll('C', c);
+});

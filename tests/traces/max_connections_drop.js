@@ -1,0 +1,44 @@
+'use strict';
+// maxConnections 1 and 'drop' (N61): the second client is accepted and
+// closed at once with 'drop' (loopback addresses, IPv4); it sees a normal
+// end. (maxConnections 0 differs on purpose: unlimited in Node 20, every
+// connection dropped in nodenet, as Node 21+.) Per actor.
+const net = require('net');
+const log = (...a) => console.log(a.join(' '));
+const q = (v) => JSON.stringify(String(v));
+const fmtErr = (e) =>
+  `${e.code} ${e.syscall ?? '-'} ${e.errno ?? '-'} ${q(e.message.replace(/:\d+/g, ':PORT'))}`;
+function traceAll(tag, s) {
+  for (const ev of ['connect', 'ready', 'end', 'finish', 'drain', 'timeout']) {
+    s.on(ev, () => log(tag, ev));
+  }
+  s.on('data', (d) => log(tag, 'data', q(d)));
+  s.on('error', (e) => log(tag, 'error', fmtErr(e)));
+  s.on('close', (hadError) => log(tag, 'close', hadError));
+}
+
+const server = net.createServer((s) => {
+  log('S connection', server.maxConnections);
+  s.on('error', () => {});
+  s.write('hi');
+});
+server.maxConnections = 1;
+server.on('drop', (d) => {
+  log('S drop', d.localAddress, d.localFamily, d.localPort === server.address().port,
+    d.remoteAddress, d.remoteFamily, typeof d.remotePort);
+});
+server.listen(0, '127.0.0.1', () => {
+  const port = server.address().port;
+  const c1 = net.connect(port, '127.0.0.1');
+  c1.on('data', (d) => {
+    log('C1 data', q(d));
+    const c2 = net.connect(port, '127.0.0.1');
+    traceAll('C2', c2);
+    c2.on('close', () => {
+      c1.end();
+      server.close();
+    });
+  });
+  c1.on('end', () => log('C1 end'));
+  c1.on('close', (h) => log('C1 close', h));
+});

@@ -1,0 +1,42 @@
+'use strict';
+// process.nextTick callbacks run after each callback from the loop: a tick
+// queued in 'connect' (and a write's callback) run before the first 'data';
+// a tick queued in 'data' runs before the next chunk's 'data' (1 MiB read in
+// several chunks). Per actor.
+const net = require('net');
+const log = (...a) => console.log(a.join(' '));
+const q = (v) => JSON.stringify(String(v));
+const fmtErr = (e) =>
+  `${e.code} ${e.syscall ?? '-'} ${e.errno ?? '-'} ${q(e.message.replace(/:\d+/g, ':PORT'))}`;
+function traceAll(tag, s) {
+  for (const ev of ['connect', 'ready', 'end', 'finish', 'drain', 'timeout']) {
+    s.on(ev, () => log(tag, ev));
+  }
+  s.on('data', (d) => log(tag, 'data', q(d)));
+  s.on('error', (e) => log(tag, 'error', fmtErr(e)));
+  s.on('close', (hadError) => log(tag, 'close', hadError));
+}
+
+const server = net.createServer((s) => {
+  s.on('error', () => {});
+  s.end(Buffer.alloc(1 << 20, 97));
+  server.close();
+});
+server.listen(0, '127.0.0.1', () => {
+  const c = net.connect(server.address().port, '127.0.0.1', () => {
+    log('C connect');
+    process.nextTick(() => log('C tick after connect'));
+    c.write('x', (e) => log('C write cb', e ? fmtErr(e) : 'ok'));
+  });
+  let chunks = 0;
+  let pending = 0;
+  let overlapped = 0;
+  c.on('data', (d) => {
+    if (chunks++ === 0) log('C first data');
+    if (pending > 0) overlapped++;
+    pending++;
+    process.nextTick(() => { pending--; });
+  });
+  c.on('end', () => log('C end', chunks > 1, overlapped));
+  c.on('close', (h) => log('C close', h));
+});

@@ -1,0 +1,32 @@
+'use strict';
+// Default allowHalfOpen=false: the server ends at once; the client writes
+// inside 'end' and that still works; the automatic end() follows (N22).
+// Per actor.
+const net = require('net');
+const log = (...a) => console.log(a.join(' '));
+const q = (v) => JSON.stringify(String(v));
+const fmtErr = (e) =>
+  `${e.code} ${e.syscall ?? '-'} ${e.errno ?? '-'} ${q(e.message.replace(/:\d+/g, ':PORT'))}`;
+function traceAll(tag, s) {
+  for (const ev of ['connect', 'ready', 'end', 'finish', 'drain', 'timeout']) {
+    s.on(ev, () => log(tag, ev));
+  }
+  s.on('data', (d) => log(tag, 'data', q(d)));
+  s.on('error', (e) => log(tag, 'error', fmtErr(e)));
+  s.on('close', (hadError) => log(tag, 'close', hadError));
+}
+
+const server = net.createServer((s) => {
+  traceAll('S', s);
+  s.end();
+  server.close();
+});
+server.listen(0, '127.0.0.1', () => {
+  const c = net.connect(server.address().port, '127.0.0.1');
+  c.on('end', () => {
+    log('C in-end', c.allowHalfOpen, c.writable, c.writableEnded, c.destroyed);
+    const r = c.write('written-in-end', (e) => log('C write cb', e ? fmtErr(e) : 'ok'));
+    log('C write ->', r);
+  });
+  traceAll('C', c);
+});
