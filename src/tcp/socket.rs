@@ -150,7 +150,9 @@ pub(crate) struct SocketState {
     pub(crate) server: Option<Key>,
     remote: Option<SocketAddr>,
     local: Option<SocketAddr>,
-    error: Option<Error>,
+    /// Boxed: errors are rare, and inline the 120-byte `Error` would
+    /// widen every socket's state.
+    error: Option<Box<Error>>,
     /// A client socket's addresses and attempts.
     pub(crate) connect: Option<Box<Attempts>>,
     bytes_read: u64,
@@ -462,7 +464,7 @@ pub(crate) fn destroy(c: &mut Core, key: Key, err: Option<Error>) {
     if let Some(e) = err {
         s.error_history.push(e.clone());
         s.had_error = true;
-        s.error = Some(e);
+        s.error = Some(Box::new(e));
     }
     let has_error = s.error.is_some() && s.had_error;
     let server = s.server;
@@ -976,7 +978,7 @@ fn end_socket(c: &mut Core, key: Key, cb: Option<WriteCb>) {
 pub(crate) fn run_tick(key: Key, tick: SocketTick) {
     match tick {
         SocketTick::Error => {
-            let err = with(|c| sock(c, key).and_then(|s| s.error.clone()));
+            let err = with(|c| sock(c, key).and_then(|s| s.error.as_deref().cloned()));
             if let Some(err) = err {
                 if !emit(key, EV_ERROR, &Payload::Error(&err)) {
                     with(|c| c.unhandled_error(err));
@@ -1778,7 +1780,13 @@ impl Socket {
 
     /// The error the socket was destroyed with (Node's `errored`).
     pub fn errored(&self) -> Option<Error> {
-        self.get(None, |s| if s.had_error { s.error.clone() } else { None })
+        self.get(None, |s| {
+            if s.had_error {
+                s.error.as_deref().cloned()
+            } else {
+                None
+            }
+        })
     }
 
     /// Whether `'close'` has been emitted (Node's `closed`); a stale handle
@@ -1912,4 +1920,15 @@ fn write(c: &mut Core, key: Key, data: impl WriteData, cb: Option<WriteCb>) -> b
         s.need_drain = true;
     }
     below
+}
+#[cfg(test)]
+mod tests {
+    /// Every connection pays for its state inline in the slab: keep the
+    /// idle footprint (issue 5: at most 1 KiB per idle connection with a
+    /// timeout, listeners included) from creeping up unnoticed.
+    #[test]
+    fn socket_state_stays_small() {
+        let size = std::mem::size_of::<super::SocketState>();
+        assert!(size <= 448, "SocketState grew to {size} bytes");
+    }
 }
