@@ -4,18 +4,7 @@
 // follows once connected, before the write's callback; a small write after
 // 'drain' returns true. Per actor.
 const net = require('net');
-const log = (...a) => console.log(a.join(' '));
-const q = (v) => JSON.stringify(String(v));
-const fmtErr = (e) =>
-  `${e.code} ${e.syscall ?? '-'} ${e.errno ?? '-'} ${q(e.message.replace(/:\d+/g, ':PORT'))}`;
-function traceAll(tag, s) {
-  for (const ev of ['connect', 'ready', 'end', 'finish', 'drain', 'timeout']) {
-    s.on(ev, () => log(tag, ev));
-  }
-  s.on('data', (d) => log(tag, 'data', q(d)));
-  s.on('error', (e) => log(tag, 'error', fmtErr(e)));
-  s.on('close', (hadError) => log(tag, 'close', hadError));
-}
+const { log, q, fmtErr, traceAll } = require('./trace');
 
 const server = net.createServer({ highWaterMark: 4 }, (s) => {
   let got = '';
