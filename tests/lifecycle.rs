@@ -6,8 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use nodenet::{
-    tcp, Bytes, ConnectOptions, Error, ErrorCode, ReadyState, Server, ServerOptions, Socket,
-    SocketOptions,
+    tcp, Bytes, Error, ErrorCode, ReadyState, Server, ServerOptions, Socket, SocketOptions,
 };
 use util::*;
 
@@ -466,16 +465,7 @@ fn n23_allow_half_open_keeps_the_other_direction_open() {
         srv.close();
     });
     let port = listen_local(server);
-    let c = tcp::create_connection(ConnectOptions {
-        port,
-        host: "127.0.0.1".into(),
-        socket: SocketOptions {
-            allow_half_open: true,
-            ..SocketOptions::default()
-        },
-        ..ConnectOptions::default()
-    })
-    .unwrap();
+    let c = connect_half_open(port);
     let t = trace.clone();
     c.once("connect", move |s: &Socket| {
         s.end_with("req");

@@ -7,9 +7,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-use nodenet::{
-    tcp, Bytes, ConnectOptions, Error, ReadyState, Server, ServerOptions, Socket, SocketOptions,
-};
+use nodenet::{tcp, Bytes, Error, ReadyState, Server, ServerOptions, Socket, SocketOptions};
 use util::*;
 
 /// N65: a fresh socket reads "open" (Node's quirk) with pending=true and
@@ -56,16 +54,7 @@ fn n65_ready_state_transitions() {
         s.resume();
     });
     let port = listen_local(server);
-    let c = tcp::create_connection(ConnectOptions {
-        port,
-        host: "127.0.0.1".into(),
-        socket: SocketOptions {
-            allow_half_open: true,
-            ..SocketOptions::default()
-        },
-        ..ConnectOptions::default()
-    })
-    .unwrap();
+    let c = connect_half_open(port);
     trace.log(format!(
         "C:connecting {} connecting={} pending={}",
         c.ready_state(),

@@ -195,3 +195,18 @@ pub fn hanging_port() -> (Vec<socket2::Socket>, u16) {
     std::thread::sleep(Duration::from_millis(100));
     (keep, port)
 }
+
+/// A client to `127.0.0.1:port` with `allow_half_open`: it stays writable
+/// after the server's FIN.
+pub fn connect_half_open(port: u16) -> Socket {
+    tcp::create_connection(nodenet::ConnectOptions {
+        port,
+        host: "127.0.0.1".into(),
+        socket: nodenet::SocketOptions {
+            allow_half_open: true,
+            ..nodenet::SocketOptions::default()
+        },
+        ..nodenet::ConnectOptions::default()
+    })
+    .unwrap()
+}
