@@ -1,0 +1,674 @@
+//! `Socket`'s public methods: what user code calls.
+
+use super::*;
+
+impl Socket {
+    pub(crate) fn from_key(key: Key) -> Socket {
+        Socket {
+            key,
+            _thread: PhantomData,
+        }
+    }
+
+    /// A socket that is not connected yet; call [`connect`](Socket::connect).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nodenet::{Socket, SocketOptions};
+    /// let s = Socket::new(SocketOptions::default());
+    /// assert!(s.pending());
+    /// assert!(!s.connecting());
+    /// s.destroy();
+    /// ```
+    pub fn new(options: SocketOptions) -> Socket {
+        with(|c| {
+            let generation = c.new_generation();
+            let index = c.sockets.insert(SocketState::new(generation, &options));
+            Socket::from_key(Key::new(index, generation))
+        })
+    }
+
+    /// Connects to `host:port`. An IP literal is connected at once; a host
+    /// name is resolved off the loop thread first (`'lookup'`).
+    ///
+    /// # Errors
+    ///
+    /// `ERR_SOCKET_BAD_PORT` for a port outside 0..=65535 (or 0, which no
+    /// server listens on); `ERR_SOCKET_CLOSED` if the socket was destroyed;
+    /// `ERR_INVALID_ARG_VALUE` if it is already connecting or connected.
+    /// Connection failures arrive later as `'error'`.
+    pub fn connect(&self, port: impl crate::tcp::IntoPort, host: &str) -> Result<Socket, Error> {
+        let port = crate::tcp::connect_port(port)?;
+        self.connect_plan(Plan::new(port, host))
+    }
+
+    pub(crate) fn connect_plan(&self, mut plan: Plan) -> Result<Socket, Error> {
+        let key = self.key;
+        if plan.host.is_empty() {
+            plan.host = "localhost".to_string();
+        }
+        let to_resolve = with(|c| -> Result<Option<Plan>, Error> {
+            let now = c.now_ms;
+            let s = sock(c, key)
+                .ok_or_else(|| Error::new(ErrorCode::ErrSocketClosed, "Socket is closed"))?;
+            if s.destroyed {
+                return Err(Error::new(ErrorCode::ErrSocketClosed, "Socket is closed"));
+            }
+            if s.phase != Phase::Fresh {
+                return Err(Error::new(
+                    ErrorCode::ErrInvalidArgValue,
+                    "the socket is already connecting or connected",
+                ));
+            }
+            s.last_active = now;
+            Ok(connect::start(c, key, plan))
+        })?;
+        if let Some(plan) = to_resolve {
+            connect::resolve(key, plan);
+        }
+        Ok(*self)
+    }
+
+    fn get<R>(&self, default: R, f: impl FnOnce(&SocketState) -> R) -> R {
+        with(|c| sock_ref(c, self.key).map_or(default, f))
+    }
+
+    /// A stable identifier, unique among this loop's handles (Starcounter's
+    /// `ToUInt64()`).
+    pub fn id(&self) -> u64 {
+        self.key.id()
+    }
+
+    /// Queues `data` for sending; writes straight to the kernel when nothing
+    /// is queued. Returns `writable_length() < high_water_mark`: `false`
+    /// asks the producer to wait for `'drain'`.
+    ///
+    /// After `end()` this fails the socket with `ERR_STREAM_WRITE_AFTER_END`
+    /// (`'error'`, then `'close'`); after `destroy()` it returns `false` and
+    /// does nothing. Bytes written before the connection is up are sent, in
+    /// order, once it is.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use nodenet::{Bytes, Socket};
+    /// # fn f(socket: Socket, chunk: Bytes) {
+    /// if !socket.write(chunk) {
+    ///     socket.pause();
+    ///     socket.once("drain", |s: &Socket| { s.resume(); });
+    /// }
+    /// # }
+    /// ```
+    pub fn write(&self, data: impl WriteData) -> bool {
+        self.write_inner(data, None)
+    }
+
+    /// [`write`](Socket::write), calling `cb` once the bytes reach the
+    /// kernel (`None`) or fail (`Some(err)`), always on a later turn.
+    pub fn write_cb(
+        &self,
+        data: impl WriteData,
+        cb: impl FnOnce(&Socket, Option<&Error>) + 'static,
+    ) -> bool {
+        self.write_inner(data, Some(Box::new(cb)))
+    }
+
+    fn write_inner(&self, data: impl WriteData, cb: Option<WriteCb>) -> bool {
+        let key = self.key;
+        with(|c| write_to(c, key, data, cb))
+    }
+
+    /// Half-closes: sends what is queued, then FIN (`'finish'`). Reading
+    /// goes on until the peer ends too.
+    pub fn end(&self) -> Socket {
+        with(|c| end_socket(c, self.key, None));
+        *self
+    }
+
+    /// `write(data)`, then [`end`](Socket::end).
+    pub fn end_with(&self, data: impl WriteData) -> Socket {
+        self.write(data);
+        self.end()
+    }
+
+    /// [`end`](Socket::end), calling `cb` when our side has finished
+    /// (before `'finish'` listeners), or with the error.
+    pub fn end_cb(&self, cb: impl FnOnce(&Socket, Option<&Error>) + 'static) -> Socket {
+        with(|c| end_socket(c, self.key, Some(Box::new(cb))));
+        *self
+    }
+
+    /// Closes the connection now. Queued writes are dropped (their
+    /// callbacks get `ERR_STREAM_DESTROYED`); `'close'(false)` follows on a
+    /// later turn. Idempotent; harmless on a stale handle.
+    pub fn destroy(&self) -> Socket {
+        with(|c| destroy(c, self.key, None));
+        *self
+    }
+
+    /// [`destroy`](Socket::destroy) with an error: `'error'(err)` on the
+    /// next tick, then `'close'(true)`. Only the first error is reported.
+    pub fn destroy_with(&self, err: Error) -> Socket {
+        with(|c| destroy(c, self.key, Some(err)));
+        *self
+    }
+
+    /// Closes with a TCP RST instead of FIN (the peer sees `ECONNRESET`).
+    /// While connecting, the reset waits for the connection.
+    pub fn reset_and_destroy(&self) -> Socket {
+        with(|c| {
+            let Some(s) = sock(c, self.key) else { return };
+            match s.phase {
+                Phase::Fresh => destroy(
+                    c,
+                    self.key,
+                    Some(Error::new(ErrorCode::ErrSocketClosed, "Socket is closed")),
+                ),
+                Phase::Resolving | Phase::Connecting => s.pending_reset = true,
+                Phase::Open => {
+                    s.pending_reset = true;
+                    destroy(c, self.key, None);
+                }
+                Phase::Closed => {}
+            }
+        });
+        *self
+    }
+
+    /// Stops `'data'`. Reading stops once the buffered bytes reach the
+    /// high-water mark, so the kernel's window pushes back on the peer.
+    pub fn pause(&self) -> Socket {
+        with(|c| {
+            if let Some(s) = sock(c, self.key) {
+                s.flowing = Some(false);
+            }
+        });
+        *self
+    }
+
+    /// Restarts `'data'`, first with what is already buffered or readable
+    /// (on a later turn, never inside this call).
+    pub fn resume(&self) -> Socket {
+        with(|c| {
+            if let Some(s) = sock(c, self.key) {
+                s.flowing = Some(true);
+                s.read_held = false;
+                schedule_read(c, self.key);
+            }
+        });
+        *self
+    }
+
+    /// Whether [`pause`](Socket::pause) is in force.
+    pub fn is_paused(&self) -> bool {
+        self.get(false, |s| s.flowing == Some(false))
+    }
+
+    /// Routes this socket's events to the methods of `handler`, which owns
+    /// the connection's state (see [`Handler`](crate::Handler)). Listeners
+    /// added with `on` keep working beside it.
+    pub fn set_handler(&self, handler: impl crate::Handler) -> Socket {
+        crate::handler::attach(self, handler);
+        *self
+    }
+
+    /// Decodes received bytes as `encoding` text: `'data'` listeners that
+    /// take `&str` get whole characters, never half of one split across
+    /// reads (`&Bytes` listeners get the same bytes, cut at character
+    /// boundaries). A `&str` listener on a socket with no encoding set
+    /// turns on UTF-8.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use nodenet::{Encoding, Socket};
+    /// # fn f(s: Socket) {
+    /// s.set_encoding(Encoding::Utf8)
+    ///     .on("data", |_: &Socket, text: &str| println!("{text}"));
+    /// # }
+    /// ```
+    pub fn set_encoding(&self, encoding: Encoding) -> Socket {
+        with(|c| {
+            if let Some(s) = sock(c, self.key) {
+                if s.decoder.as_ref().map(|d| d.encoding()) != Some(encoding) {
+                    s.decoder = Some(Box::new(TextDecoder::new(encoding)));
+                }
+            }
+        });
+        *self
+    }
+
+    /// The encoding set by [`set_encoding`](Socket::set_encoding).
+    pub fn encoding(&self) -> Option<Encoding> {
+        self.get(None, |s| s.decoder.as_ref().map(|d| d.encoding()))
+    }
+
+    /// Holds writes in the queue until the matching
+    /// [`uncork`](Socket::uncork), so that many small writes leave in one
+    /// `writev`. Calls nest.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(s: nodenet::Socket) {
+    /// s.cork();
+    /// s.write("HTTP/1.1 200 OK\r\n");
+    /// s.write("content-length: 2\r\n\r\nok");
+    /// s.uncork(); // both leave in one system call
+    /// # }
+    /// ```
+    pub fn cork(&self) -> Socket {
+        with(|c| {
+            if let Some(s) = sock(c, self.key) {
+                s.corked += 1;
+            }
+        });
+        *self
+    }
+
+    /// Undoes one [`cork`](Socket::cork); the last one flushes what was
+    /// held (write callbacks and `'drain'` follow on a later turn).
+    pub fn uncork(&self) -> Socket {
+        let key = self.key;
+        with(|c| {
+            let Some(s) = sock(c, key) else { return };
+            if s.corked == 0 {
+                return;
+            }
+            s.corked -= 1;
+            if s.corked == 0 && s.phase == Phase::Open && !s.queue.is_empty() {
+                flush_step(c, key);
+                c.ticks.push_back(Tick::Socket(key, SocketTick::Flushed));
+            }
+        });
+        *self
+    }
+
+    /// `cork()` depth (Node's `writableCorked`).
+    pub fn writable_corked(&self) -> u32 {
+        self.get(0, |s| s.corked)
+    }
+
+    /// Ends our side, then destroys the socket once `'finish'` has been
+    /// emitted (at once if it already has). Queued writes are sent first.
+    pub fn destroy_soon(&self) {
+        let key = self.key;
+        with(|c| {
+            let Some(s) = sock(c, key) else { return };
+            if s.destroyed {
+                return;
+            }
+            s.destroy_soon = true;
+            if s.phase == Phase::Fresh || s.finish_emitted {
+                destroy(c, key, None);
+            } else if s.writable {
+                end_socket(c, key, None);
+            }
+        });
+    }
+
+    /// Emits `'timeout'` after `ms` of inactivity (no read, no write).
+    ///
+    /// Inactivity timeouts are second-granular: `ms` is rounded to the
+    /// nearest whole second, at least one; `0` disables. `'timeout'` only
+    /// notifies, once per idle period: the listener decides (usually
+    /// `destroy()` or `end()`). The timer does not keep the loop alive.
+    pub fn set_timeout(&self, ms: u64) -> Socket {
+        with(|c| {
+            let now = c.now_ms;
+            let Core { sockets, wheel, .. } = c;
+            let Some(s) = sockets
+                .get_mut(self.key.index())
+                .filter(|s| s.generation == self.key.generation)
+            else {
+                return;
+            };
+            if s.destroyed {
+                return;
+            }
+            s.timeout_parked = false;
+            if ms == 0 {
+                s.timeout_ms = 0;
+                s.wheel_deadline = 0;
+                return;
+            }
+            s.timeout_ms = round_timeout(ms);
+            s.last_active = now;
+            let deadline = now + s.timeout_ms;
+            if s.wheel_deadline == 0 || deadline < s.wheel_deadline {
+                s.wheel_deadline = deadline;
+                wheel.insert(self.key, deadline);
+            }
+        });
+        *self
+    }
+
+    /// [`set_timeout`](Socket::set_timeout) plus `cb` as a once `'timeout'`
+    /// listener (not added when `ms` is 0 or the socket is destroyed).
+    pub fn set_timeout_cb<A, F: emitter::Listener<Socket, A>>(&self, ms: u64, cb: F) -> Socket {
+        self.set_timeout(ms);
+        if ms > 0 && !self.is_destroyed() {
+            self.once("timeout", cb);
+        }
+        *self
+    }
+
+    /// The inactivity timeout in force, after rounding (`None` when off).
+    pub fn timeout(&self) -> Option<Duration> {
+        self.get(None, |s| {
+            (s.timeout_ms > 0).then(|| Duration::from_millis(s.timeout_ms))
+        })
+    }
+
+    /// Turns Nagle's algorithm off (`true`) or on; remembered until
+    /// connected.
+    pub fn set_no_delay(&self, no_delay: bool) -> Socket {
+        with(|c| {
+            if let Some(s) = sock(c, self.key) {
+                if s.no_delay != no_delay {
+                    s.no_delay = no_delay;
+                    if let Some(stream) = s.stream.as_ref().filter(|_| s.phase == Phase::Open) {
+                        let _ = stream.set_nodelay(no_delay);
+                    }
+                }
+            }
+        });
+        *self
+    }
+
+    /// Enables TCP keep-alive probes after `initial_delay_ms` idle (floored
+    /// to seconds; 0 keeps the system default); remembered until connected.
+    pub fn set_keep_alive(&self, enable: bool, initial_delay_ms: u64) -> Socket {
+        self.set_keep_alive_probes(enable, initial_delay_ms, 0, 0)
+    }
+
+    /// [`set_keep_alive`](Socket::set_keep_alive) with the probe interval
+    /// (ms, floored to seconds) and count (Node 26's
+    /// `setKeepAlive(enable, initialDelay, interval, count)`); 0 keeps
+    /// Node 20's fixed 1 s and 10 probes.
+    pub fn set_keep_alive_probes(
+        &self,
+        enable: bool,
+        initial_delay_ms: u64,
+        interval_ms: u64,
+        count: u32,
+    ) -> Socket {
+        with(|c| {
+            if let Some(s) = sock(c, self.key) {
+                let delay = initial_delay_ms / 1000;
+                let interval = u32::try_from(interval_ms / 1000).unwrap_or(u32::MAX);
+                let changed = s.keep_alive != enable
+                    || (enable
+                        && (s.keep_alive_delay_s != delay
+                            || s.keep_alive_interval_s != interval
+                            || s.keep_alive_count != count));
+                if changed {
+                    s.keep_alive = enable;
+                    s.keep_alive_delay_s = delay;
+                    s.keep_alive_interval_s = interval;
+                    s.keep_alive_count = count;
+                    if let Some(stream) = s.stream.as_ref().filter(|_| s.phase == Phase::Open) {
+                        set_keep_alive_on(stream, s);
+                    }
+                }
+            }
+        });
+        *self
+    }
+
+    /// Sets the IP type of service (IPv6: traffic class), 0..=255; cached
+    /// until connected (Node's `setTypeOfService`).
+    pub fn set_type_of_service(&self, tos: u8) -> Socket {
+        with(|c| {
+            if let Some(s) = sock(c, self.key) {
+                s.tos = Some(tos);
+                if let Some(stream) = s.stream.as_ref().filter(|_| s.phase == Phase::Open) {
+                    set_tos_on(stream, tos);
+                }
+            }
+        });
+        *self
+    }
+
+    /// The IP type of service in force (Node's `getTypeOfService`): read
+    /// from the connection when there is one, else the cached value.
+    pub fn type_of_service(&self) -> u8 {
+        self.get(0, |s| {
+            let from_socket = s
+                .stream
+                .as_ref()
+                .filter(|_| s.phase == Phase::Open)
+                .and_then(|st| {
+                    let sock = socket2::SockRef::from(st);
+                    let v = match st.local_addr() {
+                        Ok(a) if a.is_ipv6() => sock.tclass_v6(),
+                        _ => sock.tos(),
+                    };
+                    v.ok().map(|v| v as u8)
+                });
+            from_socket.or(s.tos).unwrap_or(0)
+        })
+    }
+
+    /// Keeps the loop alive while this socket is active (the default).
+    pub fn ref_(&self) -> Socket {
+        self.set_ref(true)
+    }
+
+    /// Lets the loop finish even while this socket is open.
+    pub fn unref(&self) -> Socket {
+        self.set_ref(false)
+    }
+
+    fn set_ref(&self, refd: bool) -> Socket {
+        with(|c| {
+            if let Some(s) = sock(c, self.key) {
+                s.refd = refd;
+            }
+        });
+        *self
+    }
+
+    /// The local address, once connected.
+    pub fn address(&self) -> Option<SocketAddr> {
+        self.get(None, |s| if s.destroyed { None } else { s.local })
+    }
+
+    /// The peer's address, once connected (kept after destroy, until the
+    /// handle goes stale).
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.get(None, |s| s.remote)
+    }
+
+    /// The peer's IP address.
+    pub fn remote_address(&self) -> Option<IpAddr> {
+        self.remote_addr().map(|a| a.ip())
+    }
+
+    /// The peer's port.
+    pub fn remote_port(&self) -> Option<u16> {
+        self.remote_addr().map(|a| a.port())
+    }
+
+    /// `"IPv4"` or `"IPv6"`, as Node's `remoteFamily`.
+    pub fn remote_family(&self) -> Option<&'static str> {
+        self.remote_addr().map(|a| family(&a))
+    }
+
+    /// Our IP address, once connected.
+    pub fn local_address(&self) -> Option<IpAddr> {
+        self.address().map(|a| a.ip())
+    }
+
+    /// Our port, once connected.
+    pub fn local_port(&self) -> Option<u16> {
+        self.address().map(|a| a.port())
+    }
+
+    /// `"IPv4"` or `"IPv6"`, as Node's `localFamily`.
+    pub fn local_family(&self) -> Option<&'static str> {
+        self.address().map(|a| family(&a))
+    }
+
+    /// Bytes received so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.get(0, |s| s.bytes_read)
+    }
+
+    /// Bytes accepted by `write()` so far, including bytes still queued.
+    pub fn bytes_written(&self) -> u64 {
+        self.get(0, |s| s.queue.accepted())
+    }
+
+    /// Bytes queued in user space, waiting for the kernel.
+    pub fn writable_length(&self) -> usize {
+        self.get(0, |s| s.queue.len())
+    }
+
+    /// The write queue's high-water mark.
+    pub fn writable_high_water_mark(&self) -> usize {
+        self.get(0, |s| s.write_hwm)
+    }
+
+    /// Whether a `write()` returned `false` and `'drain'` is still to come.
+    pub fn writable_need_drain(&self) -> bool {
+        self.get(false, |s| s.need_drain)
+    }
+
+    /// Bytes received but not yet delivered (paused, or no reader yet).
+    pub fn readable_length(&self) -> usize {
+        self.get(0, |s| s.read_buffered_len)
+    }
+
+    /// Node's `readyState`.
+    pub fn ready_state(&self) -> ReadyState {
+        self.get(ReadyState::Closed, SocketState::ready_state)
+    }
+
+    /// `true` until connected, and again once destroyed (Node's `pending`).
+    pub fn pending(&self) -> bool {
+        self.get(true, |s| s.phase != Phase::Open || s.destroyed)
+    }
+
+    /// `true` while resolving or connecting.
+    pub fn connecting(&self) -> bool {
+        self.get(false, |s| {
+            matches!(s.phase, Phase::Resolving | Phase::Connecting)
+        })
+    }
+
+    /// Node's `destroyed`: `true` from `destroy()` (or a fatal error) on.
+    pub fn destroyed(&self) -> bool {
+        self.get(true, |s| s.destroyed)
+    }
+
+    /// Whether the socket is gone: destroyed, or a stale handle
+    /// (Starcounter's `IsDead()`).
+    pub fn is_destroyed(&self) -> bool {
+        self.destroyed()
+    }
+
+    /// Whether the read side is open (Node's `readable`).
+    pub fn readable(&self) -> bool {
+        self.get(false, |s| s.readable)
+    }
+
+    /// Whether `write()` is still allowed (Node's `writable`).
+    pub fn writable(&self) -> bool {
+        self.get(false, |s| s.writable && !s.destroyed)
+    }
+
+    /// Whether `end()` was called (Node's `writableEnded`).
+    pub fn writable_ended(&self) -> bool {
+        self.get(false, |s| !s.writable && (s.ending || s.shutdown))
+    }
+
+    /// Whether `'finish'` has been emitted (Node's `writableFinished`).
+    pub fn writable_finished(&self) -> bool {
+        self.get(false, |s| s.finish_emitted)
+    }
+
+    /// Whether `'end'` has been emitted (Node's `readableEnded`).
+    pub fn readable_ended(&self) -> bool {
+        self.get(false, |s| s.end_emitted)
+    }
+
+    /// Node's `readableFlowing`: `None` before any `'data'` listener,
+    /// `resume()` or `pause()`; then whether data flows.
+    pub fn readable_flowing(&self) -> Option<bool> {
+        self.get(None, |s| s.flowing)
+    }
+
+    /// The read buffer's high-water mark: how much is read ahead while
+    /// paused or before a reader exists.
+    pub fn readable_high_water_mark(&self) -> usize {
+        self.get(0, |s| s.read_hwm)
+    }
+
+    /// Every error this socket met, oldest first: each failed connection
+    /// attempt, then the error it was destroyed with (4D's `errors`).
+    /// Available until the handle goes stale after `'close'`.
+    pub fn errors(&self) -> Vec<Error> {
+        self.get(Vec::new(), |s| s.error_history.clone())
+    }
+
+    /// Runs the loop until this socket has closed (its `'close'` listeners
+    /// have run), at most `timeout`; returns whether it closed. For code
+    /// that waits, like 4D's `wait()`; not for use inside a callback.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](crate::run): an unhandled `'error'`, or a call from inside
+    /// a callback.
+    pub fn wait_closed(&self, timeout: Duration) -> Result<bool, Error> {
+        let socket = *self;
+        crate::run_until_timeout(timeout, || socket.closed())
+    }
+
+    /// The error the socket was destroyed with (Node's `errored`).
+    pub fn errored(&self) -> Option<Error> {
+        self.get(None, |s| {
+            if s.had_error {
+                s.error.as_deref().cloned()
+            } else {
+                None
+            }
+        })
+    }
+
+    /// Whether `'close'` has been emitted (Node's `closed`); a stale handle
+    /// also reports `true`.
+    pub fn closed(&self) -> bool {
+        self.get(true, |s| s.close_emitted)
+    }
+
+    /// Whether `allow_half_open` is set.
+    pub fn allow_half_open(&self) -> bool {
+        self.get(false, |s| s.allow_half_open)
+    }
+
+    /// The addresses tried, in order, when happy eyeballs ran (Node's
+    /// `autoSelectFamilyAttemptedAddresses`); `None` otherwise.
+    pub fn auto_select_family_attempted_addresses(&self) -> Option<Vec<SocketAddr>> {
+        self.get(None, |s| s.connect.as_ref()?.attempted.clone())
+    }
+
+    /// The server that accepted this socket (`None` for client sockets).
+    pub fn server(&self) -> Option<crate::Server> {
+        self.get(None, |s| s.server.map(crate::Server::from_key))
+    }
+}
+
+fn family(addr: &SocketAddr) -> &'static str {
+    if addr.is_ipv4() {
+        "IPv4"
+    } else {
+        "IPv6"
+    }
+}
+
+/// Inactivity timeouts are whole seconds: nearest, at least one.
+pub(crate) fn round_timeout(ms: u64) -> u64 {
+    (ms.saturating_add(500) / 1000).max(1) * 1000
+}

@@ -1,0 +1,246 @@
+//! The write path: `write()` straight to the kernel when nothing is
+//! queued, else behind the queue; flushing on writable edges; `end()` and
+//! the shutdown that follows the last queued byte.
+
+use super::*;
+
+/// Writes queued bytes until the queue is empty or the kernel is full.
+pub(super) fn flush_step(c: &mut Core, key: Key) {
+    let now = c.now_ms;
+    let Core { sockets, wheel, .. } = c;
+    let Some(s) = sockets
+        .get_mut(key.index())
+        .filter(|s| s.generation == key.generation)
+    else {
+        return;
+    };
+    if s.destroyed || s.phase != Phase::Open {
+        return;
+    }
+    let mut failure = None;
+    while !s.queue.is_empty() && s.writable_ready {
+        let Some(stream) = s.stream.as_mut() else {
+            break;
+        };
+        let (result, offered) = if s.queue.chunk_count() == 1 {
+            let front = s.queue.front().expect("one chunk");
+            (stream.write(front), front.len())
+        } else {
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let n = s.queue.slices(&mut slices);
+            let offered = slices[..n].iter().map(|s| s.len()).sum();
+            (stream.write_vectored(&slices[..n]), offered)
+        };
+        match result {
+            Ok(n) => {
+                s.queue.advance(n);
+                touch(wheel, now, key, s);
+                if n < offered {
+                    s.writable_ready = false;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => s.writable_ready = false,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    if let Some(e) = failure {
+        destroy(c, key, Some(Error::from_io(e, "write", None)));
+    }
+}
+
+/// After a flush: completed write callbacks, then `'drain'`, then the
+/// pending shutdown.
+pub(super) fn flush(key: Key) {
+    with(|c| flush_step(c, key));
+    after_flush(key);
+}
+
+/// The user-visible half of a flush, run from the loop (never inside an
+/// API call): `'drain'`, write callbacks, then a pending shutdown.
+pub(super) fn after_flush(key: Key) {
+    let socket = Socket::from_key(key);
+    // As Node's afterWrite: 'drain' (not once end() was called) comes
+    // before the callbacks of the writes that emptied the queue.
+    let drain = with(|c| {
+        let s = sock(c, key)?;
+        if s.destroyed || !s.queue.is_empty() {
+            return Some(false);
+        }
+        Some(std::mem::take(&mut s.need_drain) && s.writable)
+    });
+    if drain == Some(true) {
+        emit(key, EV_DRAIN, &Payload::Unit);
+    }
+    while let Some(cb) = with(|c| sock(c, key).and_then(|s| s.queue.pop_completed())) {
+        cb(&socket, None);
+    }
+    with(|c| {
+        let Some(s) = sock(c, key) else { return };
+        if !s.destroyed && s.queue.is_empty() && s.ending && !s.shutdown && s.phase == Phase::Open {
+            shutdown(c, key);
+        }
+    });
+}
+
+/// Shuts our write side (the queue is empty): `'finish'` on the next tick.
+fn shutdown(c: &mut Core, key: Key) {
+    let Some(s) = sock(c, key) else { return };
+    s.shutdown = true;
+    let result = match s.stream.as_ref() {
+        Some(stream) => stream.shutdown(Shutdown::Write),
+        None => Ok(()),
+    };
+    match result {
+        Ok(()) => c.ticks.push_back(Tick::Socket(key, SocketTick::Finish)),
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+            // The peer is gone already (it reset us): the read side reports it.
+            c.ticks.push_back(Tick::Socket(key, SocketTick::Finish))
+        }
+        Err(e) => destroy(c, key, Some(Error::from_io(e, "shutdown", None))),
+    }
+}
+
+/// Our end of the stream: flush, then FIN.
+pub(super) fn end_socket(c: &mut Core, key: Key, cb: Option<WriteCb>) {
+    let live = sock(c, key).is_some_and(|s| !s.destroyed);
+    if !live {
+        if let Some(cb) = cb {
+            c.ticks
+                .push_back(Tick::WriteDone(key, cb, Some(Error::destroyed("end"))));
+        }
+        return;
+    }
+    let s = sock(c, key).expect("checked above");
+    let mut done_cb = None;
+    if let Some(cb) = cb {
+        if s.shutdown && !s.ending {
+            done_cb = Some(cb);
+        } else {
+            s.end_cbs.push(cb);
+        }
+    }
+    if !s.ending && s.writable {
+        s.writable = false;
+        s.ending = true;
+        if s.phase == Phase::Open && s.queue.is_empty() {
+            shutdown(c, key);
+        } else if s.phase == Phase::Open && s.corked > 0 {
+            // end() uncorks: what was held goes out, then the FIN.
+            s.corked = 0;
+            flush_step(c, key);
+            c.ticks.push_back(Tick::Socket(key, SocketTick::Flushed));
+        } else if s.phase == Phase::Fresh {
+            // Never connected: nothing to flush or shut down.
+            s.shutdown = true;
+            s.ending = false;
+            let cbs = std::mem::take(&mut s.end_cbs);
+            for cb in cbs {
+                c.ticks.push_back(Tick::WriteDone(key, cb, None));
+            }
+        }
+    }
+    if let Some(cb) = done_cb {
+        c.ticks.push_back(Tick::WriteDone(key, cb, None));
+    }
+}
+
+/// The write path: straight to the kernel when nothing is queued, else
+/// behind the queue.
+pub(super) fn write_to(c: &mut Core, key: Key, data: impl WriteData, cb: Option<WriteCb>) -> bool {
+    let now = c.now_ms;
+    let Some(s) = sock(c, key) else {
+        if let Some(cb) = cb {
+            c.ticks
+                .push_back(Tick::WriteDone(key, cb, Some(Error::destroyed("write"))));
+        }
+        return false;
+    };
+    if s.destroyed {
+        if let Some(cb) = cb {
+            c.ticks
+                .push_back(Tick::WriteDone(key, cb, Some(Error::destroyed("write"))));
+        }
+        return false;
+    }
+    if !s.writable || s.phase == Phase::Fresh {
+        let fresh = s.phase == Phase::Fresh;
+        let err = if fresh {
+            Error::new(ErrorCode::ErrSocketClosed, "Socket is closed")
+        } else if s.auto_ended {
+            Error::ended_by_peer()
+        } else {
+            Error::write_after_end()
+        };
+        if let Some(cb) = cb {
+            c.ticks
+                .push_back(Tick::WriteDone(key, cb, Some(err.clone())));
+        }
+        if fresh {
+            // Node: the callback, then the destroy, on the next tick.
+            let destroy_later = move || with(|c| destroy(c, key, Some(err)));
+            c.ticks.push_back(Tick::Call(Box::new(destroy_later)));
+        } else {
+            destroy(c, key, Some(err));
+        }
+        return false;
+    }
+    let Core { sockets, wheel, .. } = c;
+    let s = &mut sockets[key.index()];
+    let len = data.as_slice().len();
+    let mut failure = None;
+    if s.phase == Phase::Open && s.queue.is_empty() && s.writable_ready && s.corked == 0 && len > 0
+    {
+        let stream = s.stream.as_mut().expect("open sockets have a stream");
+        match stream.write(data.as_slice()) {
+            Ok(n) => {
+                s.queue.note_written_inline(n);
+                if n < len {
+                    s.writable_ready = false;
+                    s.queue.push(data.into_bytes_from(n));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                s.writable_ready = false;
+                s.queue.push(data.into_bytes_from(0));
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                s.queue.push(data.into_bytes_from(0));
+            }
+            Err(e) => {
+                s.queue.note_written_inline(0);
+                failure = Some(e);
+            }
+        }
+        touch(wheel, now, key, s);
+    } else {
+        s.queue.push(data.into_bytes_from(0));
+        if s.phase == Phase::Open {
+            touch(wheel, now, key, s);
+        }
+    }
+    if let Some(e) = failure {
+        let err = Error::from_io(e, "write", None);
+        if let Some(cb) = cb {
+            c.ticks
+                .push_back(Tick::WriteDone(key, cb, Some(err.clone())));
+        }
+        destroy(c, key, Some(err));
+        return false;
+    }
+    if let Some(cb) = cb {
+        if let Err(cb) = s.queue.push_callback(cb) {
+            c.ticks.push_back(Tick::WriteDone(key, cb, None));
+        }
+    }
+    // Node 20: `true` once the kernel took everything, even at
+    // highWaterMark 0 (then no 'drain' is owed).
+    let below = s.queue.is_empty() || s.queue.len() < s.write_hwm;
+    if !below {
+        s.need_drain = true;
+    }
+    below
+}
