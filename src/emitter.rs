@@ -231,10 +231,13 @@ struct Entry<H> {
     f: ListenerRc<H>,
 }
 
-/// The listeners of one handle, all events in one short list.
+/// The listeners of one handle, all events in one short list, and a bit per
+/// event that has any: the hot path asks "any 'data' listener?" without
+/// touching the list's heap memory.
 pub(crate) struct Listeners<H> {
-    entries: Vec<Entry<H>>,
+    mask: u32,
     next_id: u32,
+    entries: Vec<Entry<H>>,
 }
 
 /// Listeners taken out of a handle, to be dropped once no loop state is
@@ -247,13 +250,31 @@ pub(crate) type Snapshot<H> = SmallVec<[(bool, ListenerId, ListenerRc<H>); 4]>;
 impl<H> Default for Listeners<H> {
     fn default() -> Self {
         Listeners {
-            entries: Vec::new(),
+            mask: 0,
             next_id: 0,
+            entries: Vec::new(),
         }
     }
 }
 
+/// The mask bit of an event; every event table is shorter than 32 (a
+/// compile-time check in [`EventTarget`]).
+fn bit(event: u8) -> u32 {
+    1u32 << (event & 31)
+}
+
 impl<H> Listeners<H> {
+    fn recompute_mask(&mut self) {
+        self.mask = self.entries.iter().fold(0, |m, e| m | bit(e.event));
+    }
+
+    /// Removes the entry at `pos` (a `once` listener being invoked).
+    fn remove_at(&mut self, pos: usize) -> Entry<H> {
+        let entry = self.entries.remove(pos);
+        self.recompute_mask();
+        entry
+    }
+
     pub(crate) fn add(
         &mut self,
         event: u8,
@@ -264,6 +285,7 @@ impl<H> Listeners<H> {
         self.next_id = self.next_id.wrapping_add(1);
         let id = ListenerId(self.next_id);
         let entry = Entry { event, once, id, f };
+        self.mask |= bit(event);
         if prepend {
             self.entries.insert(0, entry);
         } else {
@@ -278,13 +300,16 @@ impl<H> Listeners<H> {
             .entries
             .iter()
             .position(|e| e.event == event && e.id == id)?;
-        Some(Removed(vec![self.entries.remove(pos)]))
+        Some(Removed(vec![self.remove_at(pos)]))
     }
 
     /// Removes every listener of `event`, or of all events.
     pub(crate) fn remove_all(&mut self, event: Option<u8>) -> Removed<H> {
         match event {
-            None => Removed(std::mem::take(&mut self.entries)),
+            None => {
+                self.mask = 0;
+                Removed(std::mem::take(&mut self.entries))
+            }
             Some(ev) => {
                 let mut removed = Vec::new();
                 let mut i = 0;
@@ -295,20 +320,27 @@ impl<H> Listeners<H> {
                         i += 1;
                     }
                 }
+                self.recompute_mask();
                 Removed(removed)
             }
         }
     }
 
     pub(crate) fn count(&self, event: u8) -> usize {
+        if !self.has(event) {
+            return 0;
+        }
         self.entries.iter().filter(|e| e.event == event).count()
     }
 
     pub(crate) fn has(&self, event: u8) -> bool {
-        self.entries.iter().any(|e| e.event == event)
+        self.mask & bit(event) != 0
     }
 
     pub(crate) fn snapshot(&self, event: u8) -> Snapshot<H> {
+        if !self.has(event) {
+            return Snapshot::new();
+        }
         self.entries
             .iter()
             .filter(|e| e.event == event)
@@ -379,7 +411,7 @@ pub(crate) fn call<H: ListenerHost>(
             }
             let event_of = |l: &mut Listeners<H>| {
                 let pos = l.entries.iter().position(|e| e.id == id)?;
-                Some(l.entries.remove(pos))
+                Some(l.remove_at(pos))
             };
             // Drop the removed entry after the borrow ends.
             let removed = handle.with_listeners(event_of);
@@ -399,6 +431,9 @@ pub(crate) fn call<H: ListenerHost>(
 pub(crate) trait EventTarget: ListenerHost + Copy + 'static {
     const NAME: &'static str;
     const EVENTS: &'static [EventSpec];
+    /// Evaluated where listeners are added: a table of 32 events or more
+    /// fails the build, as [`Listeners`] keeps one mask bit per event.
+    const FITS_MASK: () = assert!(Self::EVENTS.len() <= 32);
     fn listener_added(&self, _event: u8, _shape: Shape) {}
 }
 
@@ -410,6 +445,8 @@ pub(crate) fn add_listener<H: EventTarget, A, F: Listener<H, A>>(
     once: bool,
     prepend: bool,
 ) -> Result<ListenerId, Error> {
+    #[allow(clippy::let_unit_value)]
+    let () = H::FITS_MASK;
     let event = resolve(H::EVENTS, H::NAME, name, F::SHAPE)?;
     let rc = listener.into_listener();
     let mut rc = Some(rc);

@@ -25,10 +25,16 @@ pub(crate) struct ReadBuffer {
 impl ReadBuffer {
     /// How many bytes the next read may take (after making room).
     pub(crate) fn room(&mut self) -> usize {
-        if self.buf.capacity() < READ_BUFFER_MIN {
-            // The buffer is always empty between reads (each read is split
-            // off), so this reclaims the allocation when no chunk of it is
-            // still alive, and allocates a new one otherwise.
+        // The buffer is always empty between reads (each read is split off).
+        // Once every chunk split from the allocation is dropped (the common
+        // case: the listener wrote it through or let it go), the whole
+        // allocation is taken back for free, so each read may take a full
+        // READ_BUFFER: fewer, larger reads. While chunks are still alive,
+        // the tail of the allocation is used up before a new one is made.
+        if self.buf.capacity() < READ_BUFFER
+            && !self.buf.try_reclaim(READ_BUFFER)
+            && self.buf.capacity() < READ_BUFFER_MIN
+        {
             self.buf.reserve(READ_BUFFER);
         }
         self.buf.capacity() - self.buf.len()
@@ -98,6 +104,26 @@ mod tests {
         // Chunks kept alive still hold what was read into them.
         let tail: Vec<u8> = chunks.concat();
         assert_eq!(&data[data.len() - tail.len()..], &tail[..]);
+    }
+
+    #[test]
+    fn every_read_gets_the_full_buffer_once_earlier_chunks_are_dropped() {
+        let (mut tx, rx) = pair();
+        let sock = socket2::SockRef::from(&rx);
+        let mut buf = ReadBuffer::default();
+        tx.write_all(&[7u8; 300]).unwrap();
+        assert_eq!(buf.room(), READ_BUFFER);
+        let first = buf.read_from(&sock, 100).unwrap();
+        // A live chunk pins the front of the allocation: the rest is used.
+        assert_eq!(buf.room(), READ_BUFFER - 100);
+        let second = buf.read_from(&sock, 100).unwrap();
+        assert_eq!(buf.room(), READ_BUFFER - 200);
+        drop(first);
+        drop(second);
+        // Nothing alive any more: the whole allocation is taken back.
+        assert_eq!(buf.room(), READ_BUFFER);
+        let third = buf.read_from(&sock, 100).unwrap();
+        assert_eq!(&third[..], &[7u8; 100]);
     }
 
     #[test]

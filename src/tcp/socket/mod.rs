@@ -146,15 +146,69 @@ pub(crate) enum SocketTick {
 }
 
 /// Everything the loop knows about one socket.
+///
+/// `repr(C)` keeps the declared order and `align(64)` starts every slab
+/// entry on a cache line, so the fields an echoed message touches (flags,
+/// descriptor, listener mask, activity stamp, write counters) share the
+/// first two lines (a unit test checks the offsets) and the rest stays cold: with hundreds of connections
+/// the kernel's work between two messages evicts them, and every extra line
+/// touched is a cache miss (measured in perf/README.md).
+#[repr(C, align(64))]
 pub(crate) struct SocketState {
+    // Line 0: the flags every read and write checks.
     pub(crate) generation: u32,
-    pub(crate) phase: Phase,
+    /// `cork()` depth: while above 0, writes queue instead of going out.
+    corked: u32,
     pub(crate) stream: Option<TcpStream>,
+    pub(crate) phase: Phase,
+    flowing: Option<bool>,
+    pub(crate) destroyed: bool,
+    readable: bool,
+    writable: bool,
+    readable_ready: bool,
+    writable_ready: bool,
+    /// The last readiness event said the peer shut its side (EPOLLRDHUP):
+    /// a short read does not mean drained, as the FIN is still to be read.
+    peer_closed: bool,
+    eof: bool,
+    /// Paused when the connection came up (`pause_on_connect`, or
+    /// `pause()` while connecting): nothing is read until `resume()`, as
+    /// Node never starts reading such a socket.
+    read_held: bool,
+    in_pending_reads: bool,
+    need_drain: bool,
+    timeout_parked: bool,
+    ending: bool,
+    shutdown: bool,
+    end_queued: bool,
+    end_emitted: bool,
+    allow_half_open: bool,
+    had_error: bool,
+    refd: bool,
+    auto_ended: bool,
+    pending_reset: bool,
+    /// `destroy_soon()`: destroy once `'finish'` has been emitted.
+    destroy_soon: bool,
+    finish_emitted: bool,
+    close_emitted: bool,
+    /// IP type of service / IPv6 traffic class, applied once connected.
+    tos: Option<u8>,
+    /// `set_encoding()`: 'data' carries whole characters.
+    decoder: Option<Box<TextDecoder>>,
+    bytes_read: u64,
+    last_active: u64,
+    // Line 1: listeners (mask first), the read buffer's level and the
+    // write queue's counters (first in the `repr(C)` `WriteQueue`).
     pub(crate) listeners: Listeners<Socket>,
-    queue: WriteQueue<WriteCb>,
-    end_cbs: Vec<WriteCb>,
-    read_buffered: VecDeque<Bytes>,
     read_buffered_len: usize,
+    queue: WriteQueue<WriteCb>,
+    read_hwm: usize,
+    write_hwm: usize,
+    timeout_ms: u64,
+    wheel_deadline: u64,
+    // Cold: set up once, or touched only off the echo path.
+    read_buffered: VecDeque<Bytes>,
+    end_cbs: Vec<WriteCb>,
     pub(crate) server: Option<Key>,
     remote: Option<SocketAddr>,
     local: Option<SocketAddr>,
@@ -163,58 +217,16 @@ pub(crate) struct SocketState {
     error: Option<Box<Error>>,
     /// A client socket's addresses and attempts.
     pub(crate) connect: Option<Box<Attempts>>,
-    bytes_read: u64,
-    read_hwm: usize,
-    write_hwm: usize,
-    timeout_ms: u64,
-    last_active: u64,
-    wheel_deadline: u64,
-    keep_alive_delay_s: u64,
-    flowing: Option<bool>,
-    readable: bool,
-    writable: bool,
-    ending: bool,
-    shutdown: bool,
-    eof: bool,
-    end_queued: bool,
-    end_emitted: bool,
-    allow_half_open: bool,
-    readable_ready: bool,
-    /// The last readiness event said the peer shut its side (EPOLLRDHUP):
-    /// a short read does not mean drained, as the FIN is still to be read.
-    peer_closed: bool,
-    writable_ready: bool,
-    pub(crate) destroyed: bool,
-    had_error: bool,
-    refd: bool,
-    need_drain: bool,
-    auto_ended: bool,
-    pending_reset: bool,
-    timeout_parked: bool,
-    in_pending_reads: bool,
-    /// Paused when the connection came up (`pause_on_connect`, or
-    /// `pause()` while connecting): nothing is read until `resume()`, as
-    /// Node never starts reading such a socket.
-    read_held: bool,
     no_delay: bool,
     keep_alive: bool,
+    keep_alive_delay_s: u64,
     /// Keep-alive probe interval (seconds) and count; 0 keeps Node 20's
     /// fixed 1 s and 10.
     keep_alive_interval_s: u32,
     keep_alive_count: u32,
-    /// IP type of service / IPv6 traffic class, applied once connected.
-    tos: Option<u8>,
-    /// `cork()` depth: while above 0, writes queue instead of going out.
-    corked: u32,
     /// Every error this socket met, in order (failed attempts, then the
     /// one it was destroyed with).
     pub(crate) error_history: Vec<Error>,
-    /// `set_encoding()`: 'data' carries whole characters.
-    decoder: Option<Box<TextDecoder>>,
-    /// `destroy_soon()`: destroy once `'finish'` has been emitted.
-    destroy_soon: bool,
-    finish_emitted: bool,
-    close_emitted: bool,
 }
 
 impl SocketState {
@@ -867,5 +879,31 @@ mod tests {
     fn socket_state_stays_small() {
         let size = std::mem::size_of::<super::SocketState>();
         assert!(size <= 448, "SocketState grew to {size} bytes");
+    }
+
+    /// The fields an echoed message touches stay on the first two cache
+    /// lines (see the layout note on `SocketState`).
+    #[test]
+    fn hot_fields_share_the_first_two_cache_lines() {
+        use std::mem::{align_of, offset_of, size_of};
+        type S = super::SocketState;
+        assert_eq!(align_of::<S>(), 64);
+        // mio's sources carry a registry id in debug builds: there the
+        // release layout below is shifted by that much (rounded to 8).
+        let extra = (size_of::<Option<mio::net::TcpStream>>() - 4).next_multiple_of(8);
+        for (name, end) in [
+            ("flags", offset_of!(S, tos) + 2),
+            ("decoder", offset_of!(S, decoder) + 8),
+            ("bytes_read", offset_of!(S, bytes_read) + 8),
+            ("last_active", offset_of!(S, last_active) + 8),
+        ] {
+            assert!(end <= 64 + extra, "{name} ends at byte {end}, past line 0");
+        }
+        // The mask and the list head of the listeners, the queue's three
+        // counters (`WriteQueue` is repr(C), counters first), the level.
+        assert_eq!(offset_of!(S, listeners), 64 + extra);
+        assert_eq!(size_of::<crate::emitter::Listeners<crate::Socket>>(), 32);
+        assert_eq!(offset_of!(S, read_buffered_len), 96 + extra);
+        assert_eq!(offset_of!(S, queue), 104 + extra);
     }
 }

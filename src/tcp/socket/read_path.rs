@@ -22,7 +22,8 @@ fn read_step(c: &mut Core, key: Key, budget: &mut usize) -> ReadStep {
         return ReadStep::Stop;
     }
     let flowing = s.flowing == Some(true);
-    if flowing {
+    // The level (hot) rather than the queue (cold): chunks are never empty.
+    if flowing && s.read_buffered_len > 0 {
         if let Some(chunk) = s.read_buffered.pop_front() {
             s.read_buffered_len -= chunk.len();
             return if s.listeners.has(EV_DATA) {
