@@ -245,7 +245,7 @@ pub(crate) struct Listeners<H> {
 pub(crate) struct Removed<H>(#[allow(dead_code)] Vec<Entry<H>>);
 
 /// What an emit calls: the listeners present when it started.
-pub(crate) type Snapshot<H> = SmallVec<[(bool, ListenerId, ListenerRc<H>); 4]>;
+pub(crate) type Snapshot<H> = SmallVec<[(bool, ListenerId, ListenerRc<H>); 2]>;
 
 impl<H> Default for Listeners<H> {
     fn default() -> Self {

@@ -14,8 +14,10 @@ use bytes::{Bytes, BytesMut};
 
 /// Size of a fresh buffer; one read takes at most this much.
 pub(crate) const READ_BUFFER: usize = 64 * 1024;
-/// Below this much room, the buffer is reclaimed or renewed before a read.
+/// Below this much room, the buffer is renewed before a read.
 const READ_BUFFER_MIN: usize = 16 * 1024;
+/// Bytes read from the buffer before it tries to take its allocation back.
+const RECLAIM_AFTER: usize = 4 * 1024;
 
 #[derive(Debug, Default)]
 pub(crate) struct ReadBuffer {
@@ -28,10 +30,12 @@ impl ReadBuffer {
         // The buffer is always empty between reads (each read is split off).
         // Once every chunk split from the allocation is dropped (the common
         // case: the listener wrote it through or let it go), the whole
-        // allocation is taken back for free, so each read may take a full
-        // READ_BUFFER: fewer, larger reads. While chunks are still alive,
-        // the tail of the allocation is used up before a new one is made.
-        if self.buf.capacity() < READ_BUFFER
+        // allocation is taken back for free, so a read may take a full
+        // READ_BUFFER: fewer, larger reads. Small reads reclaim only every
+        // RECLAIM_AFTER bytes (the check is not free; the region they walk
+        // stays in L1). While chunks are still alive, the tail of the
+        // allocation is used up before a new one is made.
+        if self.buf.capacity() <= READ_BUFFER - RECLAIM_AFTER
             && !self.buf.try_reclaim(READ_BUFFER)
             && self.buf.capacity() < READ_BUFFER_MIN
         {
@@ -111,19 +115,34 @@ mod tests {
         let (mut tx, rx) = pair();
         let sock = socket2::SockRef::from(&rx);
         let mut buf = ReadBuffer::default();
-        tx.write_all(&[7u8; 300]).unwrap();
+        tx.write_all(&[7u8; 200]).unwrap();
         assert_eq!(buf.room(), READ_BUFFER);
         let first = buf.read_from(&sock, 100).unwrap();
+        let start = first.as_ptr();
         // A live chunk pins the front of the allocation: the rest is used.
         assert_eq!(buf.room(), READ_BUFFER - 100);
         let second = buf.read_from(&sock, 100).unwrap();
         assert_eq!(buf.room(), READ_BUFFER - 200);
         drop(first);
         drop(second);
+        // Small reads walk on for a while before trying to reclaim.
+        assert_eq!(buf.room(), READ_BUFFER - 200);
+        tx.write_all(&[8u8; RECLAIM_AFTER]).unwrap();
+        let mut left = RECLAIM_AFTER;
+        while left > 0 {
+            left -= buf.read_from(&sock, left).unwrap().len();
+            buf.room();
+        }
         // Nothing alive any more: the whole allocation is taken back.
         assert_eq!(buf.room(), READ_BUFFER);
+        tx.write_all(&[9u8; 100]).unwrap();
         let third = buf.read_from(&sock, 100).unwrap();
-        assert_eq!(&third[..], &[7u8; 100]);
+        assert_eq!(&third[..], &[9u8; 100]);
+        assert_eq!(
+            third.as_ptr(),
+            start,
+            "the allocation is read into from its start"
+        );
     }
 
     #[test]

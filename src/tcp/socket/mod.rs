@@ -395,6 +395,7 @@ fn sock_ref(c: &Core, key: Key) -> Option<&SocketState> {
 
 /// Marks activity for the inactivity timeout: a stamp, plus re-arming if
 /// the timeout already fired for the previous idle period.
+#[inline]
 fn touch(wheel: &mut Wheel<Key>, now: u64, key: Key, s: &mut SocketState) {
     s.last_active = now;
     if s.timeout_parked && s.timeout_ms > 0 {
@@ -526,12 +527,13 @@ pub(crate) fn destroy(c: &mut Core, key: Key, err: Option<Error>) {
 pub(crate) fn on_ready(index: usize, event: &mio::event::Event) {
     let writable = event.is_writable() || event.is_write_closed() || event.is_error();
     let readable = event.is_readable() || event.is_read_closed() || event.is_error();
-    // One borrow records the readiness and decides what to do.
+    // One borrow records the readiness and decides what to do; with nothing
+    // to flush first, it also takes the first read of the burst.
     let state = with(|c| {
         let s = c.sockets.get_mut(index)?;
         let key = Key::new(index, s.generation);
         if s.phase != Phase::Open {
-            return Some((key, s.phase, false));
+            return Some((key, s.phase, false, None));
         }
         if writable {
             s.writable_ready = true;
@@ -542,14 +544,20 @@ pub(crate) fn on_ready(index: usize, event: &mio::event::Event) {
         }
         // Nothing queued means nothing to flush: a pending end() or
         // 'drain' only exists behind queued bytes.
-        Some((key, s.phase, writable && !s.queue.is_empty()))
+        let flush_now = writable && !s.queue.is_empty();
+        let first = (readable && !flush_now).then(|| read_path::first_step(c, key));
+        Some((key, Phase::Open, flush_now, first))
     });
-    let Some((key, phase, flush_now)) = state else {
+    let Some((key, phase, flush_now, first)) = state else {
         return;
     };
     match phase {
         Phase::Connecting => finish_connect(key, event),
         Phase::Open => {
+            if let Some(first) = first {
+                read_path::read_on(key, first);
+                return;
+            }
             if flush_now {
                 flush(key);
             }

@@ -2,14 +2,38 @@
 //! per-turn cap, read-ahead while paused, and text decoding.
 
 use super::*;
+use crate::emitter::Snapshot;
 
 enum ReadStep {
-    Deliver(Bytes),
-    /// The last chunk of this burst: the kernel is drained and nothing is
-    /// buffered, so no further step is needed after delivering it.
-    DeliverLast(Bytes),
+    /// A chunk for `'data'`, with the listeners to call (taken in the same
+    /// borrow, as Node's emit copies its listener list). `last`: the kernel
+    /// is drained and nothing is buffered, so the burst ends after it.
+    Emit {
+        chunk: Bytes,
+        listeners: Snapshot<Socket>,
+        last: bool,
+    },
+    /// A chunk for a socket with an encoding: decoded before `'data'`.
+    Decode {
+        chunk: Bytes,
+        last: bool,
+    },
     Again,
     Stop,
+}
+
+/// The step that hands `chunk` to the `'data'` listeners.
+fn deliver_step(s: &SocketState, chunk: Bytes, last: bool) -> ReadStep {
+    if s.decoder.is_some() {
+        ReadStep::Decode { chunk, last }
+    } else {
+        let listeners = s.listeners.snapshot(EV_DATA);
+        ReadStep::Emit {
+            chunk,
+            listeners,
+            last,
+        }
+    }
 }
 
 /// One step of a read burst; never runs user code.
@@ -27,7 +51,7 @@ fn read_step(c: &mut Core, key: Key, budget: &mut usize) -> ReadStep {
         if let Some(chunk) = s.read_buffered.pop_front() {
             s.read_buffered_len -= chunk.len();
             return if s.listeners.has(EV_DATA) {
-                ReadStep::Deliver(chunk)
+                deliver_step(s, chunk, false)
             } else {
                 ReadStep::Again
             };
@@ -90,11 +114,8 @@ fn read_step(c: &mut Core, key: Key, budget: &mut usize) -> ReadStep {
             }
             if flowing {
                 if s.listeners.has(EV_DATA) {
-                    if s.readable_ready {
-                        ReadStep::Deliver(chunk)
-                    } else {
-                        ReadStep::DeliverLast(chunk)
-                    }
+                    let last = !s.readable_ready;
+                    deliver_step(s, chunk, last)
                 } else {
                     // Node: flowing with no 'data' listener drops the data.
                     ReadStep::Again
@@ -120,27 +141,57 @@ fn read_step(c: &mut Core, key: Key, budget: &mut usize) -> ReadStep {
 /// A read burst: until the kernel is drained, the socket paused or
 /// destroyed, or the per-turn cap reached (then it is re-queued).
 pub(super) fn read(key: Key) {
+    read_burst(key, None, READ_CAP_PER_TURN);
+}
+
+/// The first step of a burst, taken by the caller inside its own borrow of
+/// the loop (a readiness event records the edge and reads in one borrow).
+pub(super) struct FirstStep(ReadStep, usize);
+
+/// [`read_step`] as the first step of a burst.
+pub(super) fn first_step(c: &mut Core, key: Key) -> FirstStep {
     let mut budget = READ_CAP_PER_TURN;
+    let step = read_step(c, key, &mut budget);
+    FirstStep(step, budget)
+}
+
+/// Goes on with a burst whose first step was taken already.
+pub(super) fn read_on(key: Key, first: FirstStep) {
+    read_burst(key, Some(first.0), first.1);
+}
+
+fn read_burst(key: Key, mut next: Option<ReadStep>, mut budget: usize) {
     loop {
-        match with(|c| read_step(c, key, &mut budget)) {
-            ReadStep::Deliver(chunk) => {
-                deliver(key, &chunk);
-                // As Node after each read callback: ticks queued by the
-                // 'data' listeners run before the next chunk.
-                crate::event_loop::drain_ticks();
+        let step = match next.take() {
+            Some(step) => step,
+            None => with(|c| read_step(c, key, &mut budget)),
+        };
+        let last = match step {
+            ReadStep::Emit {
+                chunk,
+                listeners,
+                last,
+            } => {
+                emitter::call(&Socket::from_key(key), listeners, &Payload::Data(&chunk));
+                last
             }
-            ReadStep::DeliverLast(chunk) => {
+            ReadStep::Decode { chunk, last } => {
                 deliver(key, &chunk);
-                break;
+                last
             }
-            ReadStep::Again => {}
+            ReadStep::Again => continue,
             ReadStep::Stop => break,
+        };
+        if last {
+            break;
         }
+        // As Node after each read callback: ticks queued by the 'data'
+        // listeners run before the next chunk.
+        crate::event_loop::drain_ticks();
     }
 }
 
-/// Emits `'data'`: the chunk as it is, or whole characters of it once an
-/// encoding is set.
+/// Emits `'data'` for a socket with an encoding: whole characters only.
 fn deliver(key: Key, chunk: &Bytes) {
     let decoded = with(|c| sock(c, key).map(|s| s.decoder.as_mut().map(|d| d.decode(chunk))));
     match decoded {
