@@ -4,6 +4,7 @@
 //! ```text
 //! loadgen --port P [--host H] [--server-pid PID] --mode pingpong
 //!         [--conns 50] [--size 64] [--secs 3] [--warmup 0.5]
+//! loadgen --port P [--host H] --mode pingpong --msgs N [--conns 50] [--size 64]
 //! loadgen --port P [--host H] [--server-pid PID] --mode stream
 //!         [--conns 4] [--bytes 67108864]
 //! loadgen --port P [--host H]  --server-pid PID  --mode idle
@@ -13,7 +14,9 @@
 //! - `pingpong`: every connection sends one `size`-byte message, waits for
 //!   its echo in full, sends the next. After all connections have had a first
 //!   echo and `warmup` seconds have passed, counts round trips and their
-//!   latency for `secs` seconds.
+//!   latency for `secs` seconds. With `--msgs N`, every connection instead
+//!   makes exactly N / conns round trips (the first included) and stops:
+//!   a fixed amount of work, for counting a server's instructions.
 //! - `stream`: every connection sends `bytes` bytes of a deterministic
 //!   pattern as fast as the server takes them and checks every echoed byte;
 //!   MB/s is one direction's payload (10^6 bytes) over the whole transfer.
@@ -71,6 +74,8 @@ struct Conn {
     tx_left: usize,
     rx_got: usize,
     sent_at: Instant,
+    /// Ping-pong with `--msgs`: round trips this connection still makes.
+    rounds_left: u64,
     /// Stream: bytes written and verified so far.
     tx_pos: u64,
     rx_pos: u64,
@@ -95,6 +100,8 @@ struct Gen {
     count: u64,
     hist: Vec<u32>,
     confirmed: usize,
+    /// `--msgs`: round trips per connection (`u64::MAX`: unbounded).
+    rounds_per_conn: u64,
 }
 
 impl Gen {
@@ -115,6 +122,7 @@ impl Gen {
             tx_left: 0,
             rx_got: 0,
             sent_at: Instant::now(),
+            rounds_left: self.rounds_per_conn,
             tx_pos: 0,
             rx_pos: 0,
         });
@@ -265,7 +273,8 @@ impl Gen {
                     first = true;
                 }
                 c.rx_got = 0;
-                c.tx_left = size;
+                c.rounds_left = c.rounds_left.saturating_sub(1);
+                c.tx_left = if c.rounds_left > 0 { size } else { 0 };
                 c.sent_at = now;
             }
         });
@@ -426,9 +435,28 @@ fn main() {
         count: 0,
         hist: vec![0u32; HIST_US + 1],
         confirmed: 0,
+        rounds_per_conn: u64::MAX,
     };
     let mut events = Events::with_capacity(1024);
+    let msgs = arg("msgs", 0.0) as u64;
     match mode {
+        Mode::PingPong if msgs > 0 => {
+            let per_conn = msgs.div_ceil(conns as u64);
+            let total = per_conn * conns as u64;
+            gen.rounds_per_conn = per_conn;
+            gen.recording = true;
+            let t0 = Instant::now();
+            gen.open_all(conns, &mut events);
+            while gen.count < total {
+                if t0.elapsed() > STREAM_LIMIT {
+                    fatal(format!("{} of {total} round trips in {STREAM_LIMIT:?}", gen.count));
+                }
+                gen.poll_once(&mut events, Duration::from_millis(50));
+            }
+            let elapsed = t0.elapsed().as_secs_f64();
+            eprintln!("pingpong {conns} conns x {size} B: {total} round trips in {elapsed:.3} s");
+            println!("RESULT mode=pingpong conns={conns} size={size} secs={elapsed:.3} msgs={total}");
+        }
         Mode::PingPong => {
             let secs = arg("secs", 3.0);
             let warmup = arg("warmup", 0.5);
