@@ -231,13 +231,20 @@ struct Entry<H> {
     f: ListenerRc<H>,
 }
 
-/// The listeners of one handle, all events in one short list, and a bit per
-/// event that has any: the hot path asks "any 'data' listener?" without
-/// touching the list's heap memory.
+/// The listeners of one handle, in registration order, with a bit per event
+/// that has any. The first listener lives inline and the rest on the heap,
+/// and a second mask says which events have listeners there: the hot path
+/// ("any 'data' listener?", "which ones?") usually touches neither the heap
+/// list nor any cache line beyond the handle's own. `repr(C)`: the masks and
+/// the inline entry come first (see the layout of `SocketState`).
+#[repr(C)]
 pub(crate) struct Listeners<H> {
-    mask: u32,
+    mask: u16,
+    rest_mask: u16,
     next_id: u32,
-    entries: Vec<Entry<H>>,
+    first: Option<Entry<H>>,
+    /// Empty while `first` is `None`.
+    rest: Vec<Entry<H>>,
 }
 
 /// Listeners taken out of a handle, to be dropped once no loop state is
@@ -251,28 +258,49 @@ impl<H> Default for Listeners<H> {
     fn default() -> Self {
         Listeners {
             mask: 0,
+            rest_mask: 0,
             next_id: 0,
-            entries: Vec::new(),
+            first: None,
+            rest: Vec::new(),
         }
     }
 }
 
-/// The mask bit of an event; every event table is shorter than 32 (a
+/// The mask bit of an event; every event table has at most 16 events (a
 /// compile-time check in [`EventTarget`]).
-fn bit(event: u8) -> u32 {
-    1u32 << (event & 31)
+fn bit(event: u8) -> u16 {
+    1u16 << (event & 15)
 }
 
 impl<H> Listeners<H> {
-    fn recompute_mask(&mut self) {
-        self.mask = self.entries.iter().fold(0, |m, e| m | bit(e.event));
+    fn iter(&self) -> impl Iterator<Item = &Entry<H>> {
+        self.first.iter().chain(self.rest.iter())
     }
 
-    /// Removes the entry at `pos` (a `once` listener being invoked).
+    fn recompute_masks(&mut self) {
+        self.rest_mask = self.rest.iter().fold(0, |m, e| m | bit(e.event));
+        self.mask = self.first.as_ref().map_or(0, |e| bit(e.event)) | self.rest_mask;
+    }
+
+    /// Removes the entry at `pos` in registration order.
     fn remove_at(&mut self, pos: usize) -> Entry<H> {
-        let entry = self.entries.remove(pos);
-        self.recompute_mask();
+        let entry = if pos == 0 {
+            let entry = self.first.take().expect("position 0 is the inline entry");
+            if !self.rest.is_empty() {
+                self.first = Some(self.rest.remove(0));
+            }
+            entry
+        } else {
+            self.rest.remove(pos - 1)
+        };
+        self.recompute_masks();
         entry
+    }
+
+    /// Removes the entry with this id (a `once` listener being invoked).
+    fn remove_id(&mut self, id: ListenerId) -> Option<Entry<H>> {
+        let pos = self.iter().position(|e| e.id == id)?;
+        Some(self.remove_at(pos))
     }
 
     pub(crate) fn add(
@@ -285,67 +313,75 @@ impl<H> Listeners<H> {
         self.next_id = self.next_id.wrapping_add(1);
         let id = ListenerId(self.next_id);
         let entry = Entry { event, once, id, f };
-        self.mask |= bit(event);
-        if prepend {
-            self.entries.insert(0, entry);
-        } else {
-            self.entries.push(entry);
+        match self.first.take() {
+            None => self.first = Some(entry),
+            Some(old) if prepend => {
+                self.rest.insert(0, old);
+                self.first = Some(entry);
+            }
+            Some(old) => {
+                self.first = Some(old);
+                self.rest.push(entry);
+            }
         }
+        self.recompute_masks();
         id
     }
 
     /// Removes one registration; `Some` with the removed listener if it was there.
     pub(crate) fn remove(&mut self, event: u8, id: ListenerId) -> Option<Removed<H>> {
-        let pos = self
-            .entries
-            .iter()
-            .position(|e| e.event == event && e.id == id)?;
+        let pos = self.iter().position(|e| e.event == event && e.id == id)?;
         Some(Removed(vec![self.remove_at(pos)]))
     }
 
     /// Removes every listener of `event`, or of all events.
     pub(crate) fn remove_all(&mut self, event: Option<u8>) -> Removed<H> {
-        match event {
-            None => {
-                self.mask = 0;
-                Removed(std::mem::take(&mut self.entries))
-            }
+        let mut all: Vec<Entry<H>> = Vec::with_capacity(self.rest.len() + 1);
+        all.extend(self.first.take());
+        all.append(&mut self.rest);
+        let removed = match event {
+            None => all,
             Some(ev) => {
-                let mut removed = Vec::new();
-                let mut i = 0;
-                while i < self.entries.len() {
-                    if self.entries[i].event == ev {
-                        removed.push(self.entries.remove(i));
-                    } else {
-                        i += 1;
-                    }
-                }
-                self.recompute_mask();
-                Removed(removed)
+                let (removed, kept): (Vec<_>, Vec<_>) =
+                    all.into_iter().partition(|e| e.event == ev);
+                let mut kept = kept.into_iter();
+                self.first = kept.next();
+                self.rest.extend(kept);
+                removed
             }
-        }
+        };
+        self.recompute_masks();
+        Removed(removed)
     }
 
     pub(crate) fn count(&self, event: u8) -> usize {
         if !self.has(event) {
             return 0;
         }
-        self.entries.iter().filter(|e| e.event == event).count()
+        self.iter().filter(|e| e.event == event).count()
     }
 
     pub(crate) fn has(&self, event: u8) -> bool {
         self.mask & bit(event) != 0
     }
 
+    /// The listeners of `event`, in order. The heap list is read only when
+    /// the event has listeners there.
     pub(crate) fn snapshot(&self, event: u8) -> Snapshot<H> {
+        let mut snap = Snapshot::new();
         if !self.has(event) {
-            return Snapshot::new();
+            return snap;
         }
-        self.entries
-            .iter()
-            .filter(|e| e.event == event)
-            .map(|e| (e.once, e.id, e.f.clone()))
-            .collect()
+        let entries = self.first.iter();
+        let rest = if self.rest_mask & bit(event) != 0 {
+            &self.rest[..]
+        } else {
+            &[]
+        };
+        for e in entries.chain(rest).filter(|e| e.event == event) {
+            snap.push((e.once, e.id, e.f.clone()));
+        }
+        snap
     }
 }
 
@@ -409,10 +445,7 @@ pub(crate) fn call<H: ListenerHost>(
             if listener.fired.replace(true) {
                 continue;
             }
-            let event_of = |l: &mut Listeners<H>| {
-                let pos = l.entries.iter().position(|e| e.id == id)?;
-                Some(l.remove_at(pos))
-            };
+            let event_of = |l: &mut Listeners<H>| l.remove_id(id);
             // Drop the removed entry after the borrow ends.
             let removed = handle.with_listeners(event_of);
             drop(removed);
@@ -431,9 +464,9 @@ pub(crate) fn call<H: ListenerHost>(
 pub(crate) trait EventTarget: ListenerHost + Copy + 'static {
     const NAME: &'static str;
     const EVENTS: &'static [EventSpec];
-    /// Evaluated where listeners are added: a table of 32 events or more
+    /// Evaluated where listeners are added: a table of more than 16 events
     /// fails the build, as [`Listeners`] keeps one mask bit per event.
-    const FITS_MASK: () = assert!(Self::EVENTS.len() <= 32);
+    const FITS_MASK: () = assert!(Self::EVENTS.len() <= 16);
     fn listener_added(&self, _event: u8, _shape: Shape) {}
 }
 

@@ -232,7 +232,7 @@ impl Socket {
         with(|c| {
             if let Some(s) = sock(c, self.key) {
                 if s.decoder.as_ref().map(|d| d.encoding()) != Some(encoding) {
-                    s.decoder = Some(Box::new(TextDecoder::new(encoding)));
+                    s.set_decoder(TextDecoder::new(encoding));
                 }
             }
         });

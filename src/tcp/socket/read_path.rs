@@ -24,7 +24,7 @@ enum ReadStep {
 
 /// The step that hands `chunk` to the `'data'` listeners.
 fn deliver_step(s: &SocketState, chunk: Bytes, last: bool) -> ReadStep {
-    if s.decoder.is_some() {
+    if s.decoding {
         ReadStep::Decode { chunk, last }
     } else {
         let listeners = s.listeners.snapshot(EV_DATA);
@@ -46,10 +46,11 @@ fn read_step(c: &mut Core, key: Key, budget: &mut usize) -> ReadStep {
         return ReadStep::Stop;
     }
     let flowing = s.flowing == Some(true);
-    // The level (hot) rather than the queue (cold): chunks are never empty.
-    if flowing && s.read_buffered_len > 0 {
+    // The flag (hot) rather than the queue (cold).
+    if flowing && s.has_buffered {
         if let Some(chunk) = s.read_buffered.pop_front() {
             s.read_buffered_len -= chunk.len();
+            s.has_buffered = s.read_buffered_len > 0;
             return if s.listeners.has(EV_DATA) {
                 deliver_step(s, chunk, false)
             } else {
@@ -122,6 +123,7 @@ fn read_step(c: &mut Core, key: Key, budget: &mut usize) -> ReadStep {
                 }
             } else {
                 s.read_buffered_len += n;
+                s.has_buffered = true;
                 s.read_buffered.push_back(chunk);
                 ReadStep::Again
             }
