@@ -1272,6 +1272,8 @@ fn ticks_between_callbacks() {
                 });
             })
             .unwrap();
+            let t3 = t2.clone();
+            c.on("ready", move |_: &Socket| t3.log("C ready"));
             let chunks = Rc::new(Cell::new(0));
             let pending = Rc::new(Cell::new(0));
             let overlapped = Rc::new(Cell::new(0));

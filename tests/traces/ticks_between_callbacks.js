@@ -1,6 +1,7 @@
 'use strict';
 // process.nextTick callbacks run after each callback from the loop: a tick
-// queued in 'connect' (and a write's callback) run before the first 'data';
+// queued in 'connect' runs after 'ready' (both are emitted by one callback)
+// and, with a write's callback, before the first 'data';
 // a tick queued in 'data' runs before the next chunk's 'data' (1 MiB read in
 // several chunks). Per actor.
 const net = require('net');
@@ -17,6 +18,7 @@ server.listen(0, '127.0.0.1', () => {
     process.nextTick(() => log('C tick after connect'));
     c.write('x', (e) => log('C write cb', e ? fmtErr(e) : 'ok'));
   });
+  c.on('ready', () => log('C ready'));
   let chunks = 0;
   let pending = 0;
   let overlapped = 0;
