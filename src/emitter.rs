@@ -708,6 +708,55 @@ mod tests {
         take_log();
     }
 
+    /// The inline first entry and the heap rest behave as one ordered list
+    /// through every change, and the masks follow it.
+    #[test]
+    fn inline_first_and_heap_rest_keep_one_order() {
+        reset();
+        let x = resolve(EVENTS, "Thing", "x", Shape::Unit).unwrap();
+        let a = on("x", false, false, |_: &Thing| log("a"));
+        on("x", false, false, |_: &Thing| log("b"));
+        on("x", false, true, |_: &Thing| log("p"));
+        assert!(emit("x"));
+        assert_eq!(take_log(), ["p", "a", "b"]);
+        // The inline entry leaves: the next one takes its place.
+        let p_id = LISTENERS.with(|l| l.borrow().first.as_ref().map(|e| e.id));
+        assert!(p_id.is_some());
+        LISTENERS.with(|l| l.borrow_mut().remove(x, p_id.unwrap()));
+        assert!(emit("x"));
+        assert_eq!(take_log(), ["a", "b"]);
+        LISTENERS.with(|l| l.borrow_mut().remove(x, a));
+        assert!(emit("x"));
+        assert_eq!(take_log(), ["b"]);
+        LISTENERS.with(|l| {
+            let l = l.borrow();
+            assert!(l.rest.is_empty() && l.rest_mask == 0 && l.has(x));
+        });
+        // Removing one event's listeners keeps the others in order.
+        on("data", false, false, |_: &Thing, _: &Bytes| log("d"));
+        on("x", false, false, |_: &Thing| log("c"));
+        LISTENERS.with(|l| drop(l.borrow_mut().remove_all(Some(x))));
+        assert!(!emit("x"));
+        LISTENERS.with(|l| {
+            let l = l.borrow();
+            assert_eq!(l.count(1), 1);
+            assert!(l.rest.is_empty() && l.rest_mask == 0 && l.mask == bit(1));
+        });
+        LISTENERS.with(|l| drop(l.borrow_mut().remove_all(None)));
+        LISTENERS.with(|l| assert_eq!(l.borrow().mask, 0));
+    }
+
+    #[test]
+    fn a_once_listener_inline_is_removed_as_it_runs() {
+        reset();
+        on("x", true, false, |_: &Thing| log("once"));
+        on("x", false, false, |_: &Thing| log("always"));
+        assert!(emit("x"));
+        assert!(emit("x"));
+        assert_eq!(take_log(), ["once", "always", "always"]);
+        LISTENERS.with(|l| assert_eq!(l.borrow().count(0), 1));
+    }
+
     #[test]
     fn registration_order_with_prepend_first() {
         reset();
