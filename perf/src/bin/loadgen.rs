@@ -449,13 +449,18 @@ fn main() {
             gen.open_all(conns, &mut events);
             while gen.count < total {
                 if t0.elapsed() > STREAM_LIMIT {
-                    fatal(format!("{} of {total} round trips in {STREAM_LIMIT:?}", gen.count));
+                    fatal(format!(
+                        "{} of {total} round trips in {STREAM_LIMIT:?}",
+                        gen.count
+                    ));
                 }
                 gen.poll_once(&mut events, Duration::from_millis(50));
             }
             let elapsed = t0.elapsed().as_secs_f64();
             eprintln!("pingpong {conns} conns x {size} B: {total} round trips in {elapsed:.3} s");
-            println!("RESULT mode=pingpong conns={conns} size={size} secs={elapsed:.3} msgs={total}");
+            println!(
+                "RESULT mode=pingpong conns={conns} size={size} secs={elapsed:.3} msgs={total}"
+            );
         }
         Mode::PingPong => {
             let secs = arg("secs", 3.0);
