@@ -93,6 +93,10 @@ pub(crate) struct Core {
     pub(crate) poll: Poll,
     events: Option<Events>,
     pub(crate) gens: Generations,
+    /// The socket that last kept the loop alive: checked first, so that a
+    /// loop of many paused or unref'd sockets does not scan them all on
+    /// every turn.
+    alive_hint: Cell<usize>,
     pub(crate) sockets: Slab<SocketState>,
     pub(crate) servers: Slab<ServerState>,
     pub(crate) timers: Timers<Box<dyn FnMut()>>,
@@ -126,6 +130,7 @@ impl Core {
             poll,
             events: Some(Events::with_capacity(1024)),
             gens: Generations::default(),
+            alive_hint: Cell::new(0),
             sockets: Slab::new(),
             servers: Slab::new(),
             timers: Timers::default(),
@@ -170,7 +175,21 @@ impl Core {
             || !self.closing.is_empty()
             || self.remote.posted.load(Ordering::Acquire)
             || self.servers.iter().any(|(_, s)| s.keeps_alive())
-            || self.sockets.iter().any(|(_, s)| s.keeps_alive())
+            || self.sockets_keep_alive()
+    }
+
+    fn sockets_keep_alive(&self) -> bool {
+        let hint = self.alive_hint.get();
+        if self.sockets.get(hint).is_some_and(|s| s.keeps_alive()) {
+            return true;
+        }
+        match self.sockets.iter().find(|(_, s)| s.keeps_alive()) {
+            Some((index, _)) => {
+                self.alive_hint.set(index);
+                true
+            }
+            None => false,
+        }
     }
 
     /// How long the poll phase may block.
