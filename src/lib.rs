@@ -49,7 +49,9 @@
 
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms)]
-// One `unsafe` block, in read_buffer.rs, with its SAFETY argument and tests.
+// Two `unsafe` blocks, each with its SAFETY argument and tests: the read
+// buffer's set_len after recv (read_buffer.rs) and a cache prefetch hint
+// (prefetch.rs).
 #![deny(unsafe_code)]
 
 mod block_list;
@@ -61,6 +63,7 @@ mod event_loop;
 pub mod framing;
 mod handle;
 mod handler;
+mod prefetch;
 mod read_buffer;
 pub mod tcp;
 mod text;

@@ -562,6 +562,9 @@ pub(crate) fn on_ready(index: usize, event: &mio::event::Event) {
         if readable {
             s.readable_ready = true;
             s.peer_closed |= event.is_read_closed() || event.is_error();
+            // The 'data' listener's closure is needed after the recv: start
+            // loading it now, so the miss overlaps the system call.
+            s.listeners.prefetch(EV_DATA);
         }
         // Nothing queued means nothing to flush: a pending end() or
         // 'drain' only exists behind queued bytes.
