@@ -251,8 +251,37 @@ pub(crate) struct Listeners<H> {
 /// borrowed (their captured values may run arbitrary `Drop` code).
 pub(crate) struct Removed<H>(#[allow(dead_code)] Vec<Entry<H>>);
 
-/// What an emit calls: the listeners present when it started.
-pub(crate) type Snapshot<H> = SmallVec<[(bool, ListenerId, ListenerRc<H>); 2]>;
+/// One listener as an emit found it.
+pub(crate) struct SnapEntry<H> {
+    once: bool,
+    id: ListenerId,
+    f: ListenerRc<H>,
+}
+
+impl<H> SnapEntry<H> {
+    fn of(e: &Entry<H>) -> SnapEntry<H> {
+        SnapEntry {
+            once: e.once,
+            id: e.id,
+            f: e.f.clone(),
+        }
+    }
+}
+
+/// What an emit calls: the listeners present when it started. A sole
+/// listener, the common case on the hot path, is one `Rc` clone; several
+/// are kept inline up to two (no allocation).
+pub(crate) enum Snapshot<H> {
+    Empty,
+    One(SnapEntry<H>),
+    Many(SmallVec<[SnapEntry<H>; 2]>),
+}
+
+impl<H> Snapshot<H> {
+    pub(crate) fn is_empty(&self) -> bool {
+        matches!(self, Snapshot::Empty)
+    }
+}
 
 impl<H> Default for Listeners<H> {
     fn default() -> Self {
@@ -376,20 +405,25 @@ impl<H> Listeners<H> {
     /// The listeners of `event`, in order. The heap list is read only when
     /// the event has listeners there.
     pub(crate) fn snapshot(&self, event: u8) -> Snapshot<H> {
-        let mut snap = Snapshot::new();
         if !self.has(event) {
-            return snap;
+            return Snapshot::Empty;
         }
-        let entries = self.first.iter();
-        let rest = if self.rest_mask & bit(event) != 0 {
-            &self.rest[..]
-        } else {
-            &[]
-        };
-        for e in entries.chain(rest).filter(|e| e.event == event) {
-            snap.push((e.once, e.id, e.f.clone()));
+        if self.rest_mask & bit(event) == 0 {
+            // Only the inline entry can be this event's.
+            return match self.first.as_ref() {
+                Some(e) if e.event == event => Snapshot::One(SnapEntry::of(e)),
+                _ => Snapshot::Empty,
+            };
         }
-        snap
+        let mut all: SmallVec<[SnapEntry<H>; 2]> = SmallVec::new();
+        for e in self.iter().filter(|e| e.event == event) {
+            all.push(SnapEntry::of(e));
+        }
+        match all.len() {
+            0 => Snapshot::Empty,
+            1 => Snapshot::One(all.pop().expect("one entry")),
+            _ => Snapshot::Many(all),
+        }
     }
 }
 
@@ -447,24 +481,36 @@ pub(crate) fn call<H: ListenerHost>(
     snapshot: Snapshot<H>,
     payload: &Payload<'_>,
 ) -> bool {
-    let any = !snapshot.is_empty();
-    for (once, id, listener) in snapshot {
-        if once {
-            if listener.fired.replace(true) {
-                continue;
-            }
-            let event_of = |l: &mut Listeners<H>| l.remove_id(id);
-            // Drop the removed entry after the borrow ends.
-            let removed = handle.with_listeners(event_of);
-            drop(removed);
+    match snapshot {
+        Snapshot::Empty => false,
+        Snapshot::One(entry) => {
+            invoke(handle, entry, payload);
+            true
         }
-        // A listener already running (the event re-emitted from inside it) is
-        // skipped: an `FnMut` cannot be entered twice.
-        if let Ok(mut f) = listener.f.try_borrow_mut() {
-            (f)(handle, payload);
+        Snapshot::Many(entries) => {
+            for entry in entries {
+                invoke(handle, entry, payload);
+            }
+            true
         }
     }
-    any
+}
+
+fn invoke<H: ListenerHost>(handle: &H, entry: SnapEntry<H>, payload: &Payload<'_>) {
+    if entry.once {
+        if entry.f.fired.replace(true) {
+            return;
+        }
+        let id = entry.id;
+        // Drop the removed entry after the borrow ends.
+        let removed = handle.with_listeners(|l| l.remove_id(id));
+        drop(removed);
+    }
+    // A listener already running (the event re-emitted from inside it) is
+    // skipped: an `FnMut` cannot be entered twice.
+    if let Ok(mut f) = entry.f.f.try_borrow_mut() {
+        (f)(handle, payload);
+    }
 }
 
 /// A handle type that emits events: its name and event table, and what to

@@ -137,7 +137,12 @@ fn echoed_messages_do_not_allocate() {
             .on("drain", |s: &Socket| {
                 s.resume();
             })
-            .on("error", |_: &Socket, _: &Error| {});
+            .on("error", |_: &Socket, _: &Error| {})
+            // A second 'data' listener: emits to several listeners must
+            // not allocate either (the clients have one each).
+            .on("data", |s: &Socket, chunk: &Bytes| {
+                std::hint::black_box((s, chunk.len()));
+            });
     });
     server.listen(0, "127.0.0.1").expect("listen");
     let port = server.address().expect("bound").port();
