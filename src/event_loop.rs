@@ -93,6 +93,9 @@ pub(crate) struct Core {
     pub(crate) poll: Poll,
     events: Option<Events>,
     pub(crate) gens: Generations,
+    /// Bytes one socket may read per turn ([`READ_CAP_PER_TURN`]; tests
+    /// lower it to reach the cap with a few kernel buffers' worth).
+    pub(crate) read_cap: usize,
     /// The socket that last kept the loop alive: checked first, so that a
     /// loop of many paused or unref'd sockets does not scan them all on
     /// every turn.
@@ -131,6 +134,7 @@ impl Core {
             events: Some(Events::with_capacity(1024)),
             gens: Generations::default(),
             alive_hint: Cell::new(0),
+            read_cap: READ_CAP_PER_TURN,
             sockets: Slab::new(),
             servers: Slab::new(),
             timers: Timers::default(),
@@ -228,6 +232,11 @@ pub(crate) fn with<R>(f: impl FnOnce(&mut Core) -> R) -> R {
 
 pub(crate) fn defer(tick: Tick) {
     with(|c| c.ticks.push_back(tick));
+}
+
+/// Sets this thread's per-turn read cap (see [`READ_CAP_PER_TURN`]).
+pub(crate) fn set_read_cap(bytes: usize) {
+    with(|c| c.read_cap = bytes.max(1));
 }
 
 /// Runs every queued tick, including ones queued while running.

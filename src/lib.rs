@@ -228,4 +228,11 @@ pub fn handle() -> LoopHandle {
 pub mod __bench {
     pub use crate::timer::wheel::Wheel;
     pub use crate::write_queue::{WriteQueue, MAX_IOVECS};
+
+    /// Lowers (or raises) how many bytes one socket may read per loop turn
+    /// on this thread, so that a test can reach the cap with a few kernel
+    /// buffers' worth of data. At least 1.
+    pub fn set_read_cap_per_turn(bytes: usize) {
+        crate::event_loop::set_read_cap(bytes);
+    }
 }

@@ -21,7 +21,7 @@ use mio::{Interest, Token};
 
 use crate::emitter::{self, EventSpec, ListenerHost, Listeners, Payload, Shape};
 use crate::error::{Error, ErrorCode};
-use crate::event_loop::{with, Core, Tick, READ_CAP_PER_TURN};
+use crate::event_loop::{with, Core, Tick};
 use crate::handle::Key;
 use crate::tcp::connect::{self, Attempts, Plan};
 use crate::tcp::server;

@@ -143,7 +143,8 @@ fn read_step(c: &mut Core, key: Key, budget: &mut usize) -> ReadStep {
 /// A read burst: until the kernel is drained, the socket paused or
 /// destroyed, or the per-turn cap reached (then it is re-queued).
 pub(super) fn read(key: Key) {
-    read_burst(key, None, READ_CAP_PER_TURN);
+    let cap = with(|c| c.read_cap);
+    read_burst(key, None, cap);
 }
 
 /// The first step of a burst, taken by the caller inside its own borrow of
@@ -152,7 +153,7 @@ pub(super) struct FirstStep(ReadStep, usize);
 
 /// [`read_step`] as the first step of a burst.
 pub(super) fn first_step(c: &mut Core, key: Key) -> FirstStep {
-    let mut budget = READ_CAP_PER_TURN;
+    let mut budget = c.read_cap;
     let step = read_step(c, key, &mut budget);
     FirstStep(step, budget)
 }
