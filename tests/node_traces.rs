@@ -241,6 +241,30 @@ fn port_of(srv: &Server) -> u16 {
     srv.address().expect("listening").port()
 }
 
+/// The frame most scenarios share: a server whose one connection is traced
+/// as "S" and handed to `accepted`, after which the server stops listening;
+/// `client` runs once it listens, with its port.
+fn one_connection(
+    t: &Trace,
+    accepted: impl Fn(&Trace, &Socket) + 'static,
+    client: impl FnOnce(&Trace, u16) + 'static,
+) {
+    let t2 = t.clone();
+    let server = tcp::create_server(ServerOptions::default(), move |srv: &Server, s: &Socket| {
+        trace_all(&t2, "S", s);
+        accepted(&t2, s);
+        srv.close();
+    });
+    let t2 = t.clone();
+    let mut client = Some(client);
+    server.once("listening", move |srv: &Server| {
+        if let Some(client) = client.take() {
+            client(&t2, port_of(srv));
+        }
+    });
+    server.listen(0, "127.0.0.1").unwrap();
+}
+
 fn connect(port: u16) -> Socket {
     tcp::connect(port, "127.0.0.1", |_: &Socket| {}).expect("connect")
 }
@@ -377,33 +401,30 @@ fn half_open_allow_client_first() {
 #[test]
 fn half_open_allow_server_first() {
     check("half_open_allow_server_first", PerActor, |t| {
-        let t2 = t.clone();
-        let server =
-            tcp::create_server(ServerOptions::default(), move |srv: &Server, s: &Socket| {
-                trace_all(&t2, "S", s);
+        one_connection(
+            t,
+            move |t2: &Trace, s: &Socket| {
                 s.end_with("bye");
                 t2.log(format!("S after-end {}", s.ready_state()));
-                srv.close();
-            });
-        let t2 = t.clone();
-        server.once("listening", move |srv: &Server| {
-            let c = connect_with(
-                port_of(srv),
-                SocketOptions {
-                    allow_half_open: true,
-                    ..Default::default()
-                },
-            );
-            let t3 = t2.clone();
-            c.on("end", move |c: &Socket| {
-                t3.log(format!("C in-end {} {}", c.ready_state(), c.writable()));
-                t3.log(format!("C write -> {}", c.write("late")));
-                c.end();
-                t3.log(format!("C after-end {}", c.ready_state()));
-            });
-            trace_all(&t2, "C", &c);
-        });
-        server.listen(0, "127.0.0.1").unwrap();
+            },
+            move |t2: &Trace, port: u16| {
+                let c = connect_with(
+                    port,
+                    SocketOptions {
+                        allow_half_open: true,
+                        ..Default::default()
+                    },
+                );
+                let t3 = t2.clone();
+                c.on("end", move |c: &Socket| {
+                    t3.log(format!("C in-end {} {}", c.ready_state(), c.writable()));
+                    t3.log(format!("C write -> {}", c.write("late")));
+                    c.end();
+                    t3.log(format!("C after-end {}", c.ready_state()));
+                });
+                trace_all(t2, "C", &c);
+            },
+        );
     });
 }
 
@@ -412,34 +433,31 @@ fn half_open_allow_server_first() {
 #[test]
 fn write_in_end() {
     check("write_in_end", PerActor, |t| {
-        let t2 = t.clone();
-        let server =
-            tcp::create_server(ServerOptions::default(), move |srv: &Server, s: &Socket| {
-                trace_all(&t2, "S", s);
+        one_connection(
+            t,
+            move |_: &Trace, s: &Socket| {
                 s.end();
-                srv.close();
-            });
-        let t2 = t.clone();
-        server.once("listening", move |srv: &Server| {
-            let c = connect(port_of(srv));
-            let t3 = t2.clone();
-            c.on("end", move |c: &Socket| {
-                t3.log(format!(
-                    "C in-end {} {} {} {}",
-                    c.allow_half_open(),
-                    c.writable(),
-                    c.writable_ended(),
-                    c.destroyed()
-                ));
-                let t4 = t3.clone();
-                let r = c.write_cb("written-in-end", move |_: &Socket, e: Option<&Error>| {
-                    t4.log(format!("C write cb {}", e.map_or("ok".into(), fmt_err)))
+            },
+            move |t2: &Trace, port: u16| {
+                let c = connect(port);
+                let t3 = t2.clone();
+                c.on("end", move |c: &Socket| {
+                    t3.log(format!(
+                        "C in-end {} {} {} {}",
+                        c.allow_half_open(),
+                        c.writable(),
+                        c.writable_ended(),
+                        c.destroyed()
+                    ));
+                    let t4 = t3.clone();
+                    let r = c.write_cb("written-in-end", move |_: &Socket, e: Option<&Error>| {
+                        t4.log(format!("C write cb {}", e.map_or("ok".into(), fmt_err)))
+                    });
+                    t3.log(format!("C write -> {r}"));
                 });
-                t3.log(format!("C write -> {r}"));
-            });
-            trace_all(&t2, "C", &c);
-        });
-        server.listen(0, "127.0.0.1").unwrap();
+                trace_all(t2, "C", &c);
+            },
+        );
     });
 }
 
@@ -522,29 +540,26 @@ fn end_with_pending_writes() {
 #[test]
 fn destroy_in_data() {
     check("destroy_in_data", PerActor, |t| {
-        let t2 = t.clone();
-        let server =
-            tcp::create_server(ServerOptions::default(), move |srv: &Server, s: &Socket| {
-                trace_all(&t2, "S", s);
+        one_connection(
+            t,
+            move |_: &Trace, s: &Socket| {
                 s.write("hello");
-                srv.close();
-            });
-        let t2 = t.clone();
-        server.once("listening", move |srv: &Server| {
-            let c = connect(port_of(srv));
-            let t3 = t2.clone();
-            c.on("data", move |c: &Socket, d: &Bytes| {
-                t3.log(format!("C data1 {}", qb(d)));
-                let same = c.destroy() == *c;
-                t3.log(format!("C destroy returns itself {same} {}", c.destroyed()));
-            });
-            let t3 = t2.clone();
-            c.on("data", move |c: &Socket, d: &Bytes| {
-                t3.log(format!("C data2 {} {}", qb(d), c.destroyed()))
-            });
-            trace_all(&t2, "C", &c);
-        });
-        server.listen(0, "127.0.0.1").unwrap();
+            },
+            move |t2: &Trace, port: u16| {
+                let c = connect(port);
+                let t3 = t2.clone();
+                c.on("data", move |c: &Socket, d: &Bytes| {
+                    t3.log(format!("C data1 {}", qb(d)));
+                    let same = c.destroy() == *c;
+                    t3.log(format!("C destroy returns itself {same} {}", c.destroyed()));
+                });
+                let t3 = t2.clone();
+                c.on("data", move |c: &Socket, d: &Bytes| {
+                    t3.log(format!("C data2 {} {}", qb(d), c.destroyed()))
+                });
+                trace_all(t2, "C", &c);
+            },
+        );
     });
 }
 
@@ -553,27 +568,23 @@ fn destroy_in_data() {
 #[test]
 fn write_after_end() {
     check("write_after_end", PerActor, |t| {
-        let t2 = t.clone();
-        let server =
-            tcp::create_server(ServerOptions::default(), move |srv: &Server, s: &Socket| {
-                trace_all(&t2, "S", s);
-                srv.close();
-            });
-        let t2 = t.clone();
-        server.once("listening", move |srv: &Server| {
-            let t3 = t2.clone();
-            let c = tcp::connect(port_of(srv), "127.0.0.1", move |c: &Socket| {
-                c.end();
-                let t4 = t3.clone();
-                let r = c.write_cb("late", move |_: &Socket, e| {
-                    t4.log(format!("C write cb {}", cb_result(e)))
-                });
-                t3.log(format!("C write -> {r} {}", c.destroyed()));
-            })
-            .unwrap();
-            trace_all(&t2, "C", &c);
-        });
-        server.listen(0, "127.0.0.1").unwrap();
+        one_connection(
+            t,
+            move |_: &Trace, _: &Socket| {},
+            move |t2: &Trace, port: u16| {
+                let t3 = t2.clone();
+                let c = tcp::connect(port, "127.0.0.1", move |c: &Socket| {
+                    c.end();
+                    let t4 = t3.clone();
+                    let r = c.write_cb("late", move |_: &Socket, e| {
+                        t4.log(format!("C write cb {}", cb_result(e)))
+                    });
+                    t3.log(format!("C write -> {r} {}", c.destroyed()));
+                })
+                .unwrap();
+                trace_all(t2, "C", &c);
+            },
+        );
     });
 }
 
@@ -1583,29 +1594,26 @@ fn destroy_error_order() {
 #[test]
 fn reset_and_destroy() {
     check("reset_and_destroy", PerActor, |t| {
-        let t2 = t.clone();
-        let server =
-            tcp::create_server(ServerOptions::default(), move |srv: &Server, s: &Socket| {
-                trace_all(&t2, "S", s);
+        one_connection(
+            t,
+            move |_: &Trace, s: &Socket| {
                 s.write("hi");
-                srv.close();
-            });
-        let t2 = t.clone();
-        server.once("listening", move |srv: &Server| {
-            let c = connect(port_of(srv));
-            let t3 = t2.clone();
-            c.on("data", move |c: &Socket, _: &Bytes| {
-                let r = c.reset_and_destroy();
-                t3.log(format!("C reset {} {}", r == *c, c.destroyed()));
-                let t4 = t3.clone();
-                let w = c.write_cb("x", move |_: &Socket, e| {
-                    t4.log(format!("C write cb {}", cb_result(e)))
+            },
+            move |t2: &Trace, port: u16| {
+                let c = connect(port);
+                let t3 = t2.clone();
+                c.on("data", move |c: &Socket, _: &Bytes| {
+                    let r = c.reset_and_destroy();
+                    t3.log(format!("C reset {} {}", r == *c, c.destroyed()));
+                    let t4 = t3.clone();
+                    let w = c.write_cb("x", move |_: &Socket, e| {
+                        t4.log(format!("C write cb {}", cb_result(e)))
+                    });
+                    t3.log(format!("C write -> {w}"));
                 });
-                t3.log(format!("C write -> {w}"));
-            });
-            trace_all(&t2, "C", &c);
-        });
-        server.listen(0, "127.0.0.1").unwrap();
+                trace_all(t2, "C", &c);
+            },
+        );
     });
 }
 
@@ -1613,27 +1621,23 @@ fn reset_and_destroy() {
 #[test]
 fn end_while_connecting() {
     check("end_while_connecting", PerActor, |t| {
-        let t2 = t.clone();
-        let server =
-            tcp::create_server(ServerOptions::default(), move |srv: &Server, s: &Socket| {
-                trace_all(&t2, "S", s);
-                srv.close();
-            });
-        let t2 = t.clone();
-        server.once("listening", move |srv: &Server| {
-            let c = connect(port_of(srv));
-            c.resume();
-            c.end_with("x");
-            t2.log(format!(
-                "C after-end {} {} {} {}",
-                c.ready_state(),
-                c.writable(),
-                c.writable_ended(),
-                c.connecting()
-            ));
-            trace_all(&t2, "C", &c);
-        });
-        server.listen(0, "127.0.0.1").unwrap();
+        one_connection(
+            t,
+            move |_: &Trace, _: &Socket| {},
+            move |t2: &Trace, port: u16| {
+                let c = connect(port);
+                c.resume();
+                c.end_with("x");
+                t2.log(format!(
+                    "C after-end {} {} {} {}",
+                    c.ready_state(),
+                    c.writable(),
+                    c.writable_ended(),
+                    c.connecting()
+                ));
+                trace_all(t2, "C", &c);
+            },
+        );
     });
 }
 
@@ -2021,27 +2025,23 @@ fn destroy_while_connecting() {
 #[test]
 fn write_after_destroy() {
     check("write_after_destroy", PerActor, |t| {
-        let t2 = t.clone();
-        let server =
-            tcp::create_server(ServerOptions::default(), move |srv: &Server, s: &Socket| {
-                trace_all(&t2, "S", s);
-                srv.close();
-            });
-        let t2 = t.clone();
-        server.once("listening", move |srv: &Server| {
-            let t3 = t2.clone();
-            let c = tcp::connect(port_of(srv), "127.0.0.1", move |c: &Socket| {
-                t3.log(format!("C destroy twice {}", c.destroy().destroy() == *c));
-                let t4 = t3.clone();
-                let r = c.write_cb("x", move |_: &Socket, e| {
-                    t4.log(format!("C write cb {}", cb_result(e)))
-                });
-                t3.log(format!("C write -> {r}"));
-            })
-            .unwrap();
-            trace_all(&t2, "C", &c);
-        });
-        server.listen(0, "127.0.0.1").unwrap();
+        one_connection(
+            t,
+            move |_: &Trace, _: &Socket| {},
+            move |t2: &Trace, port: u16| {
+                let t3 = t2.clone();
+                let c = tcp::connect(port, "127.0.0.1", move |c: &Socket| {
+                    t3.log(format!("C destroy twice {}", c.destroy().destroy() == *c));
+                    let t4 = t3.clone();
+                    let r = c.write_cb("x", move |_: &Socket, e| {
+                        t4.log(format!("C write cb {}", cb_result(e)))
+                    });
+                    t3.log(format!("C write -> {r}"));
+                })
+                .unwrap();
+                trace_all(t2, "C", &c);
+            },
+        );
     });
 }
 
