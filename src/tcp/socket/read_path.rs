@@ -194,17 +194,17 @@ fn read_burst(key: Key, mut next: Option<ReadStep>, mut budget: usize) {
     }
 }
 
-/// Emits `'data'` for a socket with an encoding: whole characters only.
+/// Emits `'data'` for a socket with an encoding: whole characters only
+/// (only sockets with a decoder take this path; a decoder is never removed).
 fn deliver(key: Key, chunk: &Bytes) {
-    let decoded = with(|c| sock(c, key).map(|s| s.decoder.as_mut().map(|d| d.decode(chunk))));
-    match decoded {
-        Some(Some(Some(piece))) => {
-            emit(key, EV_DATA, &Payload::Text(&piece.bytes, &piece.text()));
-        }
-        Some(Some(None)) | None => {} // all held back, or the socket is gone
-        Some(None) => {
-            emit(key, EV_DATA, &Payload::Data(chunk));
-        }
+    let decoded = with(|c| {
+        sock(c, key)
+            .and_then(|s| s.decoder.as_mut())
+            .and_then(|d| d.decode(chunk))
+    });
+    // None: all held back (a split character), or the socket is gone.
+    if let Some(piece) = decoded {
+        emit(key, EV_DATA, &Payload::Text(&piece.bytes, &piece.text()));
     }
 }
 
