@@ -36,8 +36,20 @@ pub(crate) fn resolve_with(
     done: impl FnOnce(String, io::Result<Vec<SocketAddr>>) + Send + 'static,
 ) {
     let job = move || {
-        let result = lookup(&host);
-        remote.post(Box::new(move || done(host, result)));
+        // A lookup that panics fails like one that errs (the socket gets
+        // 'error' and 'close'), and its panic is re-raised on the loop
+        // thread, from run*(), as any callback's is.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lookup(&host))) {
+            Ok(result) => remote.post(Box::new(move || done(host, result))),
+            Err(payload) => {
+                let why = panic_message(payload.as_ref());
+                let err = io::Error::other(format!("the lookup of {host} panicked: {why}"));
+                remote.post(Box::new(move || {
+                    done(host, Err(err));
+                    std::panic::resume_unwind(payload);
+                }));
+            }
+        }
     };
     // Spawning fails only when the process is out of threads or memory;
     // the lookup then runs here, blocking this once rather than being lost.
@@ -56,5 +68,17 @@ pub(crate) fn resolve_with(
         if let Some(job) = job.lock().unwrap_or_else(|p| p.into_inner()).take() {
             job();
         }
+    }
+}
+
+/// The text of a panic's payload (`panic!("...")` gives a `&str` or a
+/// `String`).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "(a non-string payload)"
     }
 }

@@ -67,6 +67,24 @@ impl Shape {
         };
         format!("|{h}: &{handle}{extra}|")
     }
+
+    /// The closure's parameter names without types, as a typed method's
+    /// closure is written: `|socket, chunk| ..`.
+    fn args(self, handle: &str) -> String {
+        let h = handle.to_ascii_lowercase();
+        let extra = match self {
+            Shape::Unit => "",
+            Shape::Data => ", chunk",
+            Shape::Text => ", text",
+            Shape::HadError => ", had_error",
+            Shape::Error => ", err",
+            Shape::Socket => ", socket",
+            Shape::Drop => ", info",
+            Shape::Lookup => ", lookup",
+            Shape::Attempt => ", attempt",
+        };
+        format!("|{h}{extra}| ..")
+    }
 }
 
 /// What an event carries, handed to the stored listener.
@@ -113,6 +131,27 @@ impl EventSpec {
             alt: None,
         }
     }
+
+    /// Whether a closure of `shape` can listen to this event: its own
+    /// shape, the alternative, or the handle alone.
+    fn accepts(&self, shape: Shape) -> bool {
+        shape == self.shape || Some(shape) == self.alt || shape == Shape::Unit
+    }
+}
+
+/// The typed method for an event name: `"connectionAttempt"` ->
+/// `on_connection_attempt`.
+fn typed_method(name: &str) -> String {
+    let mut out = String::from("on_");
+    for ch in name.chars() {
+        if ch.is_ascii_uppercase() {
+            out.push('_');
+            out.push(ch.to_ascii_lowercase());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
 }
 
 /// The stored form of every listener: the handle, then the payload.
@@ -135,13 +174,25 @@ pub type ListenerRc<H> = Rc<ListenerCell<ListenerFn<H>>>;
 /// Implemented for closures of each payload shape; `Args` only tells the
 /// shapes apart. Annotate the closure's parameters
 /// (`|s: &Socket, chunk: &Bytes|`): the annotation both selects the shape and
-/// documents it.
+/// documents it. A closure that takes only the handle (`|s: &Socket|`) fits
+/// every event and ignores its payload, as a JavaScript `() => {}` does. The
+/// typed methods (`on_data`, `on_close`, ...) need no annotations.
 #[diagnostic::on_unimplemented(
-    message = "this closure cannot be an event listener for `{H}`",
-    label = "not a listener of a known shape",
-    note = "listeners take the handle first, then the event's payload, with annotated types: \
-            `|s: &Socket|`, `|s: &Socket, chunk: &Bytes|`, `|s: &Socket, had_error: bool|`, \
-            `|s: &Socket, err: &Error|`, `|server: &Server, socket: &Socket|`"
+    message = "this closure cannot listen to a `{H}` event",
+    label = "not a listener closure of a shape `{H}`'s events take",
+    note = "the string form needs the parameter types written out; every event takes \
+            `|s: &Socket|` or `|srv: &Server|` (the payload ignored), and these take their payload:",
+    note = "Socket 'data': `|s: &Socket, chunk: &Bytes|` or `|s: &Socket, text: &str|`; \
+            'close': `|s: &Socket, had_error: bool|`; 'error': `|s: &Socket, err: &Error|`; \
+            'lookup': `|s: &Socket, lookup: &Lookup|`; 'connectionAttempt', \
+            'connectionAttemptFailed', 'connectionAttemptTimeout': \
+            `|s: &Socket, attempt: &ConnectionAttempt|`; 'connect', 'ready', 'end', 'finish', \
+            'drain', 'timeout': `|s: &Socket|`",
+    note = "Server 'connection': `|srv: &Server, socket: &Socket|`; 'error': \
+            `|srv: &Server, err: &Error|`; 'drop': `|srv: &Server, info: &DropInfo|`; \
+            'listening', 'close': `|srv: &Server|`",
+    note = "the typed methods infer the parameters: `socket.on_data(|s, chunk| ..)`, \
+            `socket.on_close(|s, had_error| ..)`, `server.on_connection(|srv, socket| ..)`"
 )]
 pub trait Listener<H, Args>: 'static {
     /// The payload shape this closure accepts.
@@ -363,6 +414,11 @@ impl<H> Listeners<H> {
         Some(Removed(vec![self.remove_at(pos)]))
     }
 
+    /// Removes the registration `id`, whatever its event.
+    pub(crate) fn remove_id_any(&mut self, id: ListenerId) -> Option<Removed<H>> {
+        self.remove_id(id).map(|e| Removed(vec![e]))
+    }
+
     /// Removes every listener of `event`, or of all events.
     pub(crate) fn remove_all(&mut self, event: Option<u8>) -> Removed<H> {
         let mut all: Vec<Entry<H>> = Vec::with_capacity(self.rest.len() + 1);
@@ -446,20 +502,22 @@ pub(crate) fn resolve(
                 ),
             ))
         }
-        Some(i) if events[i].shape != shape && events[i].alt != Some(shape) => {
-            let expected = match events[i].alt {
-                Some(alt) => format!(
-                    "{} or {}",
-                    events[i].shape.closure(handle),
-                    alt.closure(handle)
-                ),
-                None => events[i].shape.closure(handle),
-            };
+        Some(i) if !events[i].accepts(shape) => {
+            let spec = &events[i];
+            let mut expected = spec.shape.closure(handle);
+            if let Some(alt) = spec.alt {
+                expected = format!("{expected} or {}", alt.closure(handle));
+            }
             Err(Error::new(
                 ErrorCode::ErrInvalidArgType,
                 format!(
-                    "'{name}' listeners on a {handle} take {expected}, but this closure takes {}",
-                    shape.closure(handle)
+                    "'{name}' listeners on a {handle} take {expected} (or {}, which ignores \
+                     the payload), but this closure takes {}; {}.{}({}) needs no annotations",
+                    Shape::Unit.closure(handle),
+                    shape.closure(handle),
+                    handle.to_ascii_lowercase(),
+                    typed_method(name),
+                    spec.shape.args(handle),
                 ),
             ))
         }
@@ -532,16 +590,28 @@ pub(crate) fn add_listener<H: EventTarget, A, F: Listener<H, A>>(
     once: bool,
     prepend: bool,
 ) -> Result<ListenerId, Error> {
+    let event = resolve(H::EVENTS, H::NAME, name, F::SHAPE)?;
+    Ok(add_resolved(handle, event, listener, once, prepend))
+}
+
+/// Stores a listener for an event already looked up (the typed methods,
+/// whose signatures fix the shape).
+pub(crate) fn add_resolved<H: EventTarget, A, F: Listener<H, A>>(
+    handle: &H,
+    event: u8,
+    listener: F,
+    once: bool,
+    prepend: bool,
+) -> ListenerId {
     #[allow(clippy::let_unit_value)]
     let () = H::FITS_MASK;
-    let event = resolve(H::EVENTS, H::NAME, name, F::SHAPE)?;
     let rc = listener.into_listener();
     let mut rc = Some(rc);
     let id = handle.with_listeners(|l| l.add(event, once, prepend, rc.take().expect("once")));
     // On a stale handle the listener is dropped here, outside the borrow.
     drop(rc);
     handle.listener_added(event, F::SHAPE);
-    Ok(id.unwrap_or(ListenerId(0)))
+    id.unwrap_or(ListenerId(0))
 }
 
 /// [`add_listener`], refusing a wrong name or shape with a panic that
@@ -676,6 +746,16 @@ macro_rules! emitter_methods {
                 *self
             }
 
+            /// Removes the listener `id`, whatever its event: the typed
+            /// form of [`off`](Self::off), for ids from
+            /// [`register`](Self::register). Unknown ids are ignored.
+            pub fn remove_listener(&self, id: $crate::ListenerId) -> $handle {
+                use $crate::emitter::ListenerHost;
+                let removed = self.with_listeners(|l| l.remove_id_any(id));
+                drop(removed);
+                *self
+            }
+
             /// Removes every listener of `event`, or of every event with
             /// `None`.
             pub fn remove_all_listeners<'a>(&self, event: impl Into<Option<&'a str>>) -> $handle {
@@ -704,6 +784,113 @@ macro_rules! emitter_methods {
     };
 }
 pub(crate) use emitter_methods;
+
+/// A typed registration with options, from `register()` on a [`Socket`]
+/// or a [`Server`]: `socket.register().once().prepend().data(|s, chunk| ..)`
+/// adds the listener and returns its id, for
+/// [`remove_listener`](crate::Socket::remove_listener). The event methods
+/// take the same closures as the handles' `on_*` methods, with the same
+/// semantics as the string form.
+///
+/// [`Socket`]: crate::Socket
+/// [`Server`]: crate::Server
+///
+/// # Examples
+///
+/// ```
+/// use nodenet::{Socket, SocketOptions};
+///
+/// let socket = Socket::new(SocketOptions::default());
+/// socket.on_close(|_, _| println!("second"));
+/// let id = socket.register().prepend().once().close(|_, had_error| {
+///     println!("first, once (had_error: {had_error})");
+/// });
+/// assert_eq!(socket.listener_count("close"), 2);
+/// socket.remove_listener(id);
+/// assert_eq!(socket.listener_count("close"), 1);
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[must_use = "a registration adds nothing until one of its event methods is called"]
+pub struct Registration<H> {
+    pub(crate) handle: H,
+    pub(crate) once: bool,
+    pub(crate) prepend: bool,
+}
+
+impl<H> Registration<H> {
+    pub(crate) fn new(handle: H) -> Registration<H> {
+        Registration {
+            handle,
+            once: false,
+            prepend: false,
+        }
+    }
+
+    /// The listener runs at most once, then is removed (Node's `once`).
+    pub fn once(mut self) -> Registration<H> {
+        self.once = true;
+        self
+    }
+
+    /// The listener goes ahead of the existing ones (Node's
+    /// `prependListener`).
+    pub fn prepend(mut self) -> Registration<H> {
+        self.prepend = true;
+        self
+    }
+}
+
+/// The typed registration methods of a handle type: per event, `on_<event>`
+/// and `once_<event>` on the handle, and `<event>` on its
+/// [`Registration`]. Each takes a closure of exactly the event's shape, so
+/// the closure's parameters need no annotations and a wrong shape is a
+/// compile error.
+macro_rules! typed_events {
+    ($handle:ident, $var:literal {
+        $( $name:literal => $event:ident = $index:expr, $on:ident, $once:ident,
+           ($($ty:ty),*) as $args:ty, $what:literal; )*
+    }) => {
+        impl $handle {
+            $(
+                #[doc = concat!("Adds a `'", $name, "'` listener: ", $what,
+                    " Node's `", $var, ".on('", $name, "', ...)`, with the closure's \
+                    parameters inferred. Same rules as [`on`](Self::on): registration \
+                    order, a snapshot per emit. Returns the handle, for chaining; \
+                    [`register`](Self::register) gives the id, `once` and `prepend` forms.")]
+                pub fn $on(&self, listener: impl FnMut(&$handle $(, $ty)*) + 'static) -> $handle {
+                    $crate::emitter::add_resolved::<$handle, $args, _>(self, $index, listener, false, false);
+                    *self
+                }
+
+                #[doc = concat!("Adds a `'", $name, "'` listener that runs at most once, then \
+                    is removed (Node's `", $var, ".once('", $name, "', ...)`): ", $what)]
+                pub fn $once(&self, listener: impl FnMut(&$handle $(, $ty)*) + 'static) -> $handle {
+                    $crate::emitter::add_resolved::<$handle, $args, _>(self, $index, listener, true, false);
+                    *self
+                }
+            )*
+
+            /// Starts a typed registration with options (`once`, `prepend`)
+            /// that returns the listener's id; see [`Registration`](crate::Registration).
+            pub fn register(&self) -> $crate::Registration<$handle> {
+                $crate::Registration::new(*self)
+            }
+        }
+
+        impl $crate::Registration<$handle> {
+            $(
+                #[doc = concat!("Adds a `'", $name, "'` listener with this registration's \
+                    options and returns its id: ", $what)]
+                pub fn $event(self, listener: impl FnMut(&$handle $(, $ty)*) + 'static) -> $crate::ListenerId {
+                    $crate::emitter::add_resolved::<$handle, $args, _>(
+                        &self.handle, $index, listener, self.once, self.prepend,
+                    )
+                }
+            )*
+        }
+    };
+}
+pub(crate) use typed_events;
 
 impl fmt::Debug for ListenerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -913,11 +1100,39 @@ mod tests {
 
     #[test]
     fn wrong_shape_is_refused_naming_the_expected_closure() {
-        let err = resolve(EVENTS, "Thing", "data", Shape::Unit).unwrap_err();
+        let err = resolve(EVENTS, "Thing", "data", Shape::HadError).unwrap_err();
         assert_eq!(err.code(), "ERR_INVALID_ARG_TYPE");
         assert_eq!(
             err.message(),
-            "'data' listeners on a Thing take |thing: &Thing, chunk: &Bytes|, but this closure takes |thing: &Thing|"
+            "'data' listeners on a Thing take |thing: &Thing, chunk: &Bytes| (or |thing: &Thing|, \
+             which ignores the payload), but this closure takes |thing: &Thing, had_error: bool|; \
+             thing.on_data(|thing, chunk| ..) needs no annotations"
+        );
+    }
+
+    /// A closure of the handle alone fits every event, as `() => {}` does
+    /// in JavaScript.
+    #[test]
+    fn a_handle_only_closure_fits_every_event() {
+        for name in ["x", "data"] {
+            assert!(
+                resolve(EVENTS, "Thing", name, Shape::Unit).is_ok(),
+                "{name}"
+            );
+        }
+        reset();
+        on("data", false, false, |_: &Thing| log("ignored the chunk"));
+        let snap = LISTENERS.with(|l| l.borrow().snapshot(1));
+        call(&Thing, snap, &Payload::Data(&Bytes::from_static(b"hi")));
+        assert_eq!(take_log(), ["ignored the chunk"]);
+    }
+
+    #[test]
+    fn typed_method_names_follow_the_event_names() {
+        assert_eq!(typed_method("data"), "on_data");
+        assert_eq!(
+            typed_method("connectionAttemptFailed"),
+            "on_connection_attempt_failed"
         );
     }
 

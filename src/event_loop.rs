@@ -18,11 +18,21 @@
 //!
 //! The `next_tick` queue (user ticks and deferred events such as `'error'`
 //! after `destroy(err)`) is drained after every callback the loop runs.
+//!
+//! User code runs inside [`catch`]: a panic is kept, the loop finishes the
+//! bookkeeping of the event in progress, and the phase stops where it
+//! stands, with everything it had not reached still queued (the rest of the
+//! poll batch, due timers, closing sockets, posted closures, a cut-off read
+//! or accept burst). `run*()` then re-raises the panic; running the loop
+//! again picks up where it stopped. An unhandled `'error'` stops a phase the
+//! same way.
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -63,6 +73,20 @@ pub(crate) enum Tick {
     Socket(Key, SocketTick),
     WriteDone(Key, WriteCb, Option<Error>),
     Server(Key, ServerTick),
+}
+
+/// Why a phase stopped before its end.
+pub(crate) enum Halt {
+    /// An `'error'` with no listener, where the default policy stops the loop.
+    Error(Error),
+    /// A panic in user code, to be re-raised from `run*()`.
+    Panic(Box<dyn Any + Send>),
+}
+
+impl From<Error> for Halt {
+    fn from(e: Error) -> Halt {
+        Halt::Error(e)
+    }
 }
 
 /// What other threads share with the loop: posted closures, the waker, the
@@ -114,7 +138,15 @@ pub(crate) struct Core {
     /// off by the per-turn cap last turn).
     pub(crate) pending_reads: VecDeque<Key>,
     /// Sockets destroyed and awaiting the close phase.
-    pub(crate) closing: Vec<Key>,
+    pub(crate) closing: VecDeque<Key>,
+    /// Servers whose accept burst a panic cut off: accepted again next turn
+    /// (their listening socket is edge-triggered and will not signal again).
+    pub(crate) pending_accepts: Vec<Key>,
+    /// Where a poll batch cut off by a panic or an unhandled error goes on:
+    /// the next poll phase dispatches the rest before it polls again.
+    batch_next: Option<usize>,
+    /// The first panic caught in user code since the loop last returned.
+    panic: Option<Box<dyn Any + Send>>,
     start: Instant,
     pub(crate) now_ms: u64,
     pub(crate) unhandled: Option<Error>,
@@ -144,7 +176,10 @@ impl Core {
             wheel_due: Vec::new(),
             read_buf: ReadBuffer::default(),
             pending_reads: VecDeque::new(),
-            closing: Vec::new(),
+            closing: VecDeque::new(),
+            pending_accepts: Vec::new(),
+            batch_next: None,
+            panic: None,
             start: Instant::now(),
             now_ms: 0,
             unhandled: None,
@@ -170,6 +205,17 @@ impl Core {
         }
     }
 
+    /// What stops the phase in progress, if anything: a panic first.
+    fn halt(&mut self) -> Result<(), Halt> {
+        if let Some(payload) = self.panic.take() {
+            return Err(Halt::Panic(payload));
+        }
+        match self.unhandled.take() {
+            Some(err) => Err(Halt::Error(err)),
+            None => Ok(()),
+        }
+    }
+
     /// Whether anything keeps the loop running.
     fn alive(&self) -> bool {
         !self.ticks.is_empty()
@@ -177,6 +223,9 @@ impl Core {
             || self.timers.refd() > 0
             || !self.pending_reads.is_empty()
             || !self.closing.is_empty()
+            || !self.pending_accepts.is_empty()
+            || self.batch_next.is_some()
+            || !self.wheel_due.is_empty()
             || self.remote.posted.load(Ordering::Acquire)
             || self.servers.iter().any(|(_, s)| s.keeps_alive())
             || self.sockets_keep_alive()
@@ -202,6 +251,7 @@ impl Core {
             || self.immediates.queued() > 0
             || !self.pending_reads.is_empty()
             || !self.closing.is_empty()
+            || !self.pending_accepts.is_empty()
         {
             return Some(Duration::ZERO);
         }
@@ -239,11 +289,55 @@ pub(crate) fn set_read_cap(bytes: usize) {
     with(|c| c.read_cap = bytes.max(1));
 }
 
-/// Runs every queued tick, including ones queued while running.
-pub(crate) fn drain_ticks() {
-    while let Some(tick) = with(|c| c.ticks.pop_front()) {
+/// Runs user code. A panic is caught and kept (the first one, until
+/// `run*()` re-raises it); the caller goes on with its bookkeeping as if
+/// `f` had returned, and gets `None`.
+#[inline]
+pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Option<R> {
+    match panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => Some(r),
+        Err(payload) => {
+            keep_panic(payload);
+            None
+        }
+    }
+}
+
+#[cold]
+fn keep_panic(payload: Box<dyn Any + Send>) {
+    // A later panic's message was printed by the panic hook already; the
+    // first is the one re-raised.
+    let later = with(|c| match c.panic {
+        None => {
+            c.panic = Some(payload);
+            None
+        }
+        Some(_) => Some(payload),
+    });
+    drop(later);
+}
+
+/// Runs every queued tick, including ones queued while running, until a
+/// panic waits to be re-raised (the rest stay queued). Returns `false` if
+/// it stopped for a panic.
+pub(crate) fn drain_ticks() -> bool {
+    loop {
+        let next = with(|c| {
+            if c.panic.is_some() {
+                Err(())
+            } else {
+                Ok(c.ticks.pop_front())
+            }
+        });
+        let tick = match next {
+            Ok(Some(tick)) => tick,
+            Ok(None) => return true,
+            Err(()) => return false,
+        };
         match tick {
-            Tick::Call(f) => f(),
+            Tick::Call(f) => {
+                catch(f);
+            }
             Tick::Socket(key, t) => socket::run_tick(key, t),
             Tick::WriteDone(key, cb, err) => socket::run_write_cb(key, cb, err),
             Tick::Server(key, t) => server::run_tick(key, t),
@@ -251,28 +345,28 @@ pub(crate) fn drain_ticks() {
     }
 }
 
-/// After each callback: drain ticks, then stop with an unhandled error.
-fn settle() -> Result<(), Error> {
-    if with(|c| c.ticks.is_empty() && c.unhandled.is_none()) {
+/// After each callback: drain ticks, then stop for a panic or an unhandled
+/// error.
+fn settle() -> Result<(), Halt> {
+    if with(|c| c.ticks.is_empty() && c.unhandled.is_none() && c.panic.is_none()) {
         return Ok(());
     }
     drain_ticks();
-    match with(|c| c.unhandled.take()) {
-        Some(err) => Err(err),
-        None => Ok(()),
-    }
+    with(Core::halt)
 }
 
 /// Returns whether any callback ran (then the poll must not block: the
 /// callback may have left the loop with nothing to wait for, or satisfied
 /// `run_until`'s condition).
-fn run_timers() -> Result<bool, Error> {
+fn run_timers() -> Result<bool, Halt> {
     let (now, due) = with(|c| {
         let now = c.now_ms;
         let due = |t: Option<u64>| t.is_some_and(|t| t <= now);
         (
             now,
-            due(c.timers.next_deadline()) || due(c.wheel.next_wakeup_ms()),
+            due(c.timers.next_deadline())
+                || due(c.wheel.next_wakeup_ms())
+                || !c.wheel_due.is_empty(),
         )
     });
     if !due {
@@ -281,28 +375,37 @@ fn run_timers() -> Result<bool, Error> {
     let mut ran = false;
     while let Some((key, mut cb)) = with(|c| c.timers.pop_due(now)) {
         ran = true;
-        cb();
+        catch(&mut cb);
         let leftover = with(|c| c.timers.finish(key, cb, now));
         drop(leftover);
         settle()?;
     }
+    // Entries a halt left over come first, then the newly expired ones.
     let mut due = with(|c| {
         let mut due = std::mem::take(&mut c.wheel_due);
         c.wheel.expire(now, &mut due);
         due
     });
-    for (key, deadline) in due.drain(..) {
+    let mut result = Ok(ran);
+    let mut done = 0;
+    while done < due.len() {
+        let (key, deadline) = due[done];
+        done += 1;
         if with(|c| socket::check_timeout(c, key, deadline)) {
-            ran = true;
+            result = Ok(true);
             socket::emit_timeout(key);
-            settle()?;
+            if let Err(halt) = settle() {
+                result = Err(halt);
+                break;
+            }
         }
     }
+    due.drain(..done);
     with(|c| c.wheel_due = due);
-    Ok(ran)
+    result
 }
 
-fn run_posted() -> Result<(), Error> {
+fn run_posted() -> Result<(), Halt> {
     let Some(remote) = with(|c| {
         c.remote
             .posted
@@ -312,34 +415,49 @@ fn run_posted() -> Result<(), Error> {
         return Ok(());
     };
     let tasks = std::mem::take(&mut *remote.queue.lock().unwrap_or_else(|p| p.into_inner()));
-    for task in tasks {
-        task();
-        settle()?;
+    let mut tasks = tasks.into_iter();
+    while let Some(task) = tasks.next() {
+        catch(task);
+        if let Err(halt) = settle() {
+            // The tasks not reached go back, ahead of any posted since.
+            let mut queue = remote.queue.lock().unwrap_or_else(|p| p.into_inner());
+            let later = std::mem::take(&mut *queue);
+            queue.extend(tasks);
+            queue.extend(later);
+            if !queue.is_empty() {
+                remote.posted.store(true, Ordering::Release);
+            }
+            return Err(halt);
+        }
     }
     Ok(())
 }
 
-fn poll_io(timeout: Option<Duration>) -> Result<(), Error> {
+fn poll_io(timeout: Option<Duration>) -> Result<(), Halt> {
     // The poll may block with the state borrowed: no user code runs meanwhile
-    // and no other thread can reach this thread's state.
-    let (events, polled) = with(|c| {
+    // and no other thread can reach this thread's state. A batch a halt cut
+    // off is finished first, without polling.
+    let (events, polled, skip) = with(|c| {
         let mut events = c
             .events
             .take()
             .unwrap_or_else(|| Events::with_capacity(1024));
+        if let Some(skip) = c.batch_next.take() {
+            return (events, Ok(()), skip);
+        }
         let polled = c.poll.poll(&mut events, timeout);
         c.update_now();
-        (events, polled)
+        (events, polled, 0)
     });
     if let Err(e) = polled {
         with(|c| c.events = Some(events));
         if e.kind() == io::ErrorKind::Interrupted {
             return Ok(());
         }
-        return Err(Error::from_io(e, "epoll_wait", None));
+        return Err(Halt::Error(Error::from_io(e, "epoll_wait", None)));
     }
     let mut result = Ok(());
-    for event in events.iter() {
+    for (i, event) in events.iter().enumerate().skip(skip) {
         let token = event.token();
         if token == WAKER_TOKEN {
             continue;
@@ -349,8 +467,9 @@ fn poll_io(timeout: Option<Duration>) -> Result<(), Error> {
         } else {
             socket::on_ready(token.0, event);
         }
-        if let Err(e) = settle() {
-            result = Err(e);
+        if let Err(halt) = settle() {
+            with(|c| c.batch_next = Some(i + 1));
+            result = Err(halt);
             break;
         }
     }
@@ -359,7 +478,12 @@ fn poll_io(timeout: Option<Duration>) -> Result<(), Error> {
     run_posted()
 }
 
-fn run_pending_reads() -> Result<(), Error> {
+/// Accept bursts a panic cut off, then reads carried over.
+fn run_pending_reads() -> Result<(), Halt> {
+    while let Some(key) = with(|c| c.pending_accepts.pop()) {
+        server::accept_pending(key);
+        settle()?;
+    }
     let n = with(|c| c.pending_reads.len());
     for _ in 0..n {
         let Some(key) = with(|c| c.pending_reads.pop_front()) else {
@@ -371,21 +495,26 @@ fn run_pending_reads() -> Result<(), Error> {
     Ok(())
 }
 
-fn run_immediates() -> Result<(), Error> {
+fn run_immediates() -> Result<(), Halt> {
     let n = with(|c| c.immediates.queued());
     for _ in 0..n {
         let Some(f) = with(|c| c.immediates.pop()) else {
             break;
         };
-        f();
+        catch(f);
         settle()?;
     }
     Ok(())
 }
 
-fn run_close_phase() -> Result<(), Error> {
-    let closing = with(|c| std::mem::take(&mut c.closing));
-    for key in closing {
+/// `'close'` for the sockets destroyed before this phase began (those
+/// destroyed during it wait for the next turn's).
+fn run_close_phase() -> Result<(), Halt> {
+    let n = with(|c| c.closing.len());
+    for _ in 0..n {
+        let Some(key) = with(|c| c.closing.pop_front()) else {
+            break;
+        };
         socket::emit_close(key);
         settle()?;
     }
@@ -393,7 +522,7 @@ fn run_close_phase() -> Result<(), Error> {
 }
 
 /// One turn of the loop. `until` bounds how long the poll may block.
-fn turn(until: Option<u64>) -> Result<(), Error> {
+fn turn(until: Option<u64>) -> Result<(), Halt> {
     // Ticks queued outside the loop's callbacks (a server's 'close' after
     // close(), ...) run here; like timers, they may leave nothing to wait for.
     let ticks_ran = with(|c| {
@@ -459,7 +588,12 @@ pub(crate) fn run_loop(
                 return Ok(false);
             }
         }
-        turn(until)?;
+        match turn(until) {
+            Ok(()) => {}
+            Err(Halt::Error(err)) => return Err(err),
+            // The guard is dropped on the way out: the loop can run again.
+            Err(Halt::Panic(payload)) => panic::resume_unwind(payload),
+        }
     }
 }
 

@@ -68,6 +68,7 @@ mod read_buffer;
 pub mod tcp;
 mod text;
 mod timer;
+mod uncaught;
 mod write_queue;
 
 use std::sync::atomic::Ordering;
@@ -76,7 +77,7 @@ use std::time::Duration;
 
 pub use block_list::BlockList;
 pub use bytes::Bytes;
-pub use emitter::{Listener, ListenerId, Payload, Shape};
+pub use emitter::{Listener, ListenerId, Payload, Registration, Shape};
 pub use error::{Error, ErrorCode};
 pub use handler::Handler;
 pub use tcp::{
@@ -88,6 +89,7 @@ pub use timer::{
     clear_immediate, clear_interval, clear_timeout, next_tick, set_immediate, set_interval,
     set_timeout, Timer,
 };
+pub use uncaught::{off_uncaught_error, on_uncaught_error, ErrorOrigin};
 
 /// Runs this thread's loop until nothing keeps it alive: no listening
 /// server, active socket, pending timer or queued callback (ref'd ones).

@@ -243,36 +243,82 @@ fn try_on_unknown_event_names_the_events() {
 }
 
 /// `try_on` with a closure of the wrong shape: ERR_INVALID_ARG_TYPE whose
-/// message names the expected closure and the one given.
+/// message names the expected closure, the handle-only one that every event
+/// takes, the one given, and the typed method that needs no annotations.
 #[test]
 fn try_on_wrong_shape_names_the_expected_closure() {
     let s = Socket::new(SocketOptions::default());
-    let err = s.try_on("data", |_: &Socket| {}).unwrap_err();
+    let err = s.try_on("data", |_: &Socket, _: bool| {}).unwrap_err();
     assert_eq!(err.code(), "ERR_INVALID_ARG_TYPE");
     assert_eq!(
         err.message(),
         "'data' listeners on a Socket take |socket: &Socket, chunk: &Bytes| \
-         or |socket: &Socket, text: &str|, but this closure takes |socket: &Socket|"
+         or |socket: &Socket, text: &str| (or |socket: &Socket|, which ignores the payload), \
+         but this closure takes |socket: &Socket, had_error: bool|; \
+         socket.on_data(|socket, chunk| ..) needs no annotations"
     );
     let err = s.try_on("close", |_: &Socket, _: &Error| {}).unwrap_err();
     assert_eq!(
         err.message(),
-        "'close' listeners on a Socket take |socket: &Socket, had_error: bool|, \
-         but this closure takes |socket: &Socket, err: &Error|"
+        "'close' listeners on a Socket take |socket: &Socket, had_error: bool| \
+         (or |socket: &Socket|, which ignores the payload), \
+         but this closure takes |socket: &Socket, err: &Error|; \
+         socket.on_close(|socket, had_error| ..) needs no annotations"
     );
     assert_eq!(s.listener_count("data") + s.listener_count("close"), 0);
 
     let server = tcp::create_server(ServerOptions::default(), |_: &Server, _: &Socket| {});
-    let err = server.try_on("connection", |_: &Server| {}).unwrap_err();
+    let err = server
+        .try_on("connection", |_: &Server, _: &Error| {})
+        .unwrap_err();
     assert_eq!(err.code(), "ERR_INVALID_ARG_TYPE");
     assert_eq!(
         err.message(),
-        "'connection' listeners on a Server take |server: &Server, socket: &Socket|, \
-         but this closure takes |server: &Server|"
+        "'connection' listeners on a Server take |server: &Server, socket: &Socket| \
+         (or |server: &Server|, which ignores the payload), \
+         but this closure takes |server: &Server, err: &Error|; \
+         server.on_connection(|server, socket| ..) needs no annotations"
     );
     assert_eq!(server.listener_count("connection"), 1);
     s.destroy();
     run_bounded(LIMIT);
+}
+
+/// A closure that takes only the handle fits every event and ignores the
+/// payload (JavaScript's `on('close', () => ..)`): it is called, with the
+/// real events, on both handle types.
+#[test]
+fn a_handle_only_listener_fits_every_event() {
+    let trace = Trace::new();
+    let t = trace.clone();
+    let server = tcp::create_server(ServerOptions::default(), move |_: &Server, s: &Socket| {
+        let t2 = t.clone();
+        s.on("data", |s: &Socket| {
+            s.end();
+        })
+        .on("close", move |_: &Socket| t2.log("S:close"));
+    });
+    let t = trace.clone();
+    server
+        .on("connection", move |_: &Server| t.log("S:connection"))
+        .on("close", |_: &Server| {});
+    let port = listen_local(server);
+    let t = trace.clone();
+    let t2 = trace.clone();
+    let c = tcp::connect(port, "127.0.0.1", |s: &Socket| {
+        s.write("x");
+    })
+    .unwrap()
+    .on("error", move |_: &Socket| t.log("C:error"))
+    .on("close", move |_: &Socket| t2.log("C:close"));
+    run_until(LIMIT, || {
+        trace.contains("C:close") && trace.contains("S:close")
+    });
+    server.close();
+    run_bounded(LIMIT);
+    assert_eq!(trace.count("S:connection"), 1);
+    assert!(!trace.contains("C:error"));
+    assert!(c.destroyed());
 }
 
 /// `on` refuses an unknown event name with a panic at the registration
@@ -287,10 +333,10 @@ fn on_with_an_unknown_event_panics() {
 /// expected closure.
 #[test]
 #[should_panic(
-    expected = "'data' listeners on a Socket take |socket: &Socket, chunk: &Bytes| or |socket: &Socket, text: &str|, but this closure takes |socket: &Socket|"
+    expected = "'data' listeners on a Socket take |socket: &Socket, chunk: &Bytes| or |socket: &Socket, text: &str| (or |socket: &Socket|, which ignores the payload), but this closure takes |socket: &Socket, err: &Error|"
 )]
 fn on_with_a_wrong_shape_panics() {
-    Socket::new(SocketOptions::default()).on("data", |_: &Socket| {});
+    Socket::new(SocketOptions::default()).on("data", |_: &Socket, _: &Error| {});
 }
 
 /// `once` and `prepend_listener` refuse the same way.

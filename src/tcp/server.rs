@@ -124,11 +124,28 @@ impl emitter::EventTarget for Server {
 
 crate::emitter::emitter_methods!(Server);
 
+crate::emitter::typed_events!(Server, "server" {
+    "listening" => listening = EV_LISTENING, on_listening, once_listening, () as (),
+        "the server is bound and accepting.";
+    "connection" => connection = EV_CONNECTION, on_connection, once_connection,
+        (&Socket) as (Socket,),
+        "a connection was accepted (`|server, socket|`).";
+    "close" => close = EV_CLOSE, on_close, once_close, () as (),
+        "the server stopped listening and its last connection is closed.";
+    "error" => error = EV_ERROR, on_error, once_error, (&Error) as (Error,),
+        "listening or accepting failed (`|server, err|`).";
+    "drop" => drop = EV_DROP, on_drop, once_drop, (&DropInfo) as (DropInfo,),
+        "a connection was refused over `max_connections` (`|server, info|`).";
+});
+
 fn emit(key: Key, event: u8, payload: &Payload<'_>) -> bool {
     let server = Server::from_key(key);
     let snapshot = with(|c| srv(c, key).map(|s| s.listeners.snapshot(event)));
     match snapshot {
-        Some(snap) if !snap.is_empty() => emitter::call(&server, snap, payload),
+        Some(snap) if !snap.is_empty() => {
+            event_loop::catch(|| emitter::call(&server, snap, payload));
+            true
+        }
         _ => false,
     }
 }
@@ -164,7 +181,7 @@ pub(crate) fn run_tick(key: Key, tick: ServerTick) {
         }
         ServerTick::Error(err) => {
             if !emit(key, EV_ERROR, &Payload::Error(&err)) {
-                with(|c| c.unhandled_error(err));
+                crate::uncaught::report(err, crate::ErrorOrigin::Server(Server::from_key(key)));
             }
         }
         ServerTick::Close => {
@@ -275,21 +292,40 @@ pub(crate) fn on_ready(index: usize) {
     let Some(key) = with(|c| c.servers.get(index).map(|s| Key::new(index, s.generation))) else {
         return;
     };
+    accept_burst(key);
+}
+
+/// An accept burst a panic cut off, resumed by the next run.
+pub(crate) fn accept_pending(key: Key) {
+    accept_burst(key);
+}
+
+fn accept_burst(key: Key) {
     loop {
-        match with(|c| accept_one(c, key)) {
+        let ticks_done = match with(|c| accept_one(c, key)) {
             // As Node, ticks queued by a listener run before the next
             // accept.
             Accept::Connection(sk) => {
                 let socket = Socket::from_key(sk);
                 emit(key, EV_CONNECTION, &Payload::Socket(&socket));
-                event_loop::drain_ticks();
+                event_loop::drain_ticks()
             }
             Accept::Dropped(info) => {
                 emit(key, EV_DROP, &Payload::Drop(&info));
-                event_loop::drain_ticks();
+                event_loop::drain_ticks()
             }
-            Accept::Skip => {}
+            Accept::Skip => true,
             Accept::Done => break,
+        };
+        if !ticks_done {
+            // A listener panicked: the connections still queued in the
+            // kernel bring no new edge, so the next run accepts them.
+            with(|c| {
+                if !c.pending_accepts.contains(&key) {
+                    c.pending_accepts.push(key);
+                }
+            });
+            break;
         }
     }
 }

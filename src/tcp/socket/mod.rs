@@ -458,12 +458,49 @@ impl emitter::EventTarget for Socket {
 
 crate::emitter::emitter_methods!(Socket);
 
+crate::emitter::typed_events!(Socket, "socket" {
+    "connect" => connect = EV_CONNECT, on_connect, once_connect, () as (),
+        "the connection is established.";
+    "ready" => ready = EV_READY, on_ready, once_ready, () as (),
+        "the socket is ready for use, right after `'connect'`.";
+    "data" => data = EV_DATA, on_data, once_data, (&Bytes) as (Bytes,),
+        "a chunk arrived (`|socket, chunk|`; after `set_encoding`, the bytes of whole characters).";
+    "end" => end = EV_END, on_end, once_end, () as (),
+        "the peer ended its side (FIN).";
+    "finish" => finish = EV_FINISH, on_finish, once_finish, () as (),
+        "our side is ended and every write reached the kernel.";
+    "drain" => drain = EV_DRAIN, on_drain, once_drain, () as (),
+        "the write queue emptied after `write()` returned `false`.";
+    "timeout" => timeout = EV_TIMEOUT, on_timeout, once_timeout, () as (),
+        "the socket was idle for its timeout (it stays open).";
+    "error" => error = EV_ERROR, on_error, once_error, (&Error) as (Error,),
+        "the socket failed (`|socket, err|`); `'close'` follows.";
+    "close" => close = EV_CLOSE, on_close, once_close, (bool) as (bool,),
+        "the socket is fully closed (`|socket, had_error|`); the last event.";
+    "lookup" => lookup = EV_LOOKUP, on_lookup, once_lookup, (&crate::Lookup) as (crate::Lookup,),
+        "the host name was resolved (`|socket, lookup|`).";
+    "connectionAttempt" => connection_attempt = EV_ATTEMPT, on_connection_attempt,
+        once_connection_attempt, (&crate::ConnectionAttempt) as (crate::ConnectionAttempt,),
+        "a connection attempt to one address starts (`|socket, attempt|`).";
+    "connectionAttemptFailed" => connection_attempt_failed = EV_ATTEMPT_FAILED,
+        on_connection_attempt_failed, once_connection_attempt_failed,
+        (&crate::ConnectionAttempt) as (crate::ConnectionAttempt,),
+        "a connection attempt failed (`|socket, attempt|`, with its error).";
+    "connectionAttemptTimeout" => connection_attempt_timeout = EV_ATTEMPT_TIMEOUT,
+        on_connection_attempt_timeout, once_connection_attempt_timeout,
+        (&crate::ConnectionAttempt) as (crate::ConnectionAttempt,),
+        "a connection attempt timed out (`|socket, attempt|`).";
+});
+
 /// Emits a socket event to a snapshot of its listeners.
 pub(crate) fn emit(key: Key, event: u8, payload: &Payload<'_>) -> bool {
     let socket = Socket::from_key(key);
     let snapshot = with(|c| sock_ref(c, key).map(|s| s.listeners.snapshot(event)));
     match snapshot {
-        Some(snap) if !snap.is_empty() => emitter::call(&socket, snap, payload),
+        Some(snap) if !snap.is_empty() => {
+            crate::event_loop::catch(|| emitter::call(&socket, snap, payload));
+            true
+        }
         _ => false,
     }
 }
@@ -540,7 +577,7 @@ pub(crate) fn destroy(c: &mut Core, key: Key, err: Option<Error>) {
         c.ticks
             .push_back(Tick::Call(Box::new(move || emit_close(key))));
     } else {
-        c.closing.push(key);
+        c.closing.push_back(key);
     }
 }
 
@@ -717,9 +754,13 @@ fn connected(key: Key, event: &mio::event::Event) {
     emit(key, EV_CONNECT, &Payload::Unit);
     emit(key, EV_READY, &Payload::Unit);
     flush(key);
-    // As Node: ticks queued in 'connect' run before the first 'data'.
-    crate::event_loop::drain_ticks();
-    read(key);
+    // As Node: ticks queued in 'connect' run before the first 'data'. After
+    // a panic the rest of them wait for the next run, and so does the read.
+    if crate::event_loop::drain_ticks() {
+        read(key);
+    } else {
+        with(|c| schedule_read(c, key));
+    }
 }
 
 /// Runs a socket's deferred work.
@@ -729,7 +770,7 @@ pub(crate) fn run_tick(key: Key, tick: SocketTick) {
             let err = with(|c| sock(c, key).and_then(|s| s.error.as_deref().cloned()));
             if let Some(err) = err {
                 if !emit(key, EV_ERROR, &Payload::Error(&err)) {
-                    with(|c| c.unhandled_error(err));
+                    crate::uncaught::report(err, crate::ErrorOrigin::Socket(Socket::from_key(key)));
                 }
             }
         }
@@ -786,7 +827,7 @@ pub(crate) fn run_tick(key: Key, tick: SocketTick) {
             let Some(cbs) = cbs else { return };
             let socket = Socket::from_key(key);
             for cb in cbs {
-                cb(&socket, None);
+                crate::event_loop::catch(|| cb(&socket, None));
             }
             with(|c| {
                 if let Some(s) = sock(c, key) {
@@ -810,7 +851,7 @@ pub(crate) fn run_tick(key: Key, tick: SocketTick) {
 }
 
 pub(crate) fn run_write_cb(key: Key, cb: WriteCb, err: Option<Error>) {
-    cb(&Socket::from_key(key), err.as_ref());
+    crate::event_loop::catch(|| cb(&Socket::from_key(key), err.as_ref()));
 }
 
 /// Whether a wheel entry means the socket timed out; re-files it otherwise.

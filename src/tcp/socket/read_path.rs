@@ -175,7 +175,10 @@ fn read_burst(key: Key, mut next: Option<ReadStep>, mut budget: usize) {
                 listeners,
                 last,
             } => {
-                emitter::call(&Socket::from_key(key), listeners, &Payload::Data(&chunk));
+                let socket = Socket::from_key(key);
+                crate::event_loop::catch(|| {
+                    emitter::call(&socket, listeners, &Payload::Data(&chunk))
+                });
                 last
             }
             ReadStep::Decode { chunk, last } => {
@@ -189,8 +192,12 @@ fn read_burst(key: Key, mut next: Option<ReadStep>, mut budget: usize) {
             break;
         }
         // As Node after each read callback: ticks queued by the 'data'
-        // listeners run before the next chunk.
-        crate::event_loop::drain_ticks();
+        // listeners run before the next chunk. After a panic the burst
+        // stops; the rest is read on the next run.
+        if !crate::event_loop::drain_ticks() {
+            with(|c| schedule_read(c, key));
+            break;
+        }
     }
 }
 
