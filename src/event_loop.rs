@@ -145,11 +145,15 @@ pub(crate) struct Core {
     /// Where a poll batch cut off by a panic or an unhandled error goes on:
     /// the next poll phase dispatches the rest before it polls again.
     batch_next: Option<usize>,
-    /// The first panic caught in user code since the loop last returned.
-    panic: Option<Box<dyn Any + Send>>,
+    /// What stops the phase in progress: the first panic caught in user
+    /// code, else the first unhandled error. One field, so that the check
+    /// after every callback is one test.
+    halt: Option<Halt>,
+    /// An unhandled error recorded while a panic was pending: `run*()`
+    /// returns it on the next run, after the panic.
+    held_error: Option<Error>,
     start: Instant,
     pub(crate) now_ms: u64,
-    pub(crate) unhandled: Option<Error>,
     pub(crate) remote: Arc<Remote>,
     pub(crate) spare_fd: Option<File>,
 }
@@ -179,10 +183,10 @@ impl Core {
             closing: VecDeque::new(),
             pending_accepts: Vec::new(),
             batch_next: None,
-            panic: None,
+            halt: None,
+            held_error: None,
             start: Instant::now(),
             now_ms: 0,
-            unhandled: None,
             remote: Arc::new(Remote {
                 queue: Mutex::new(Vec::new()),
                 posted: AtomicBool::new(false),
@@ -200,19 +204,28 @@ impl Core {
 
     /// Records an `'error'` nobody listened to; `run()` returns the first.
     pub(crate) fn unhandled_error(&mut self, err: Error) {
-        if self.unhandled.is_none() {
-            self.unhandled = Some(err);
+        match self.halt {
+            None => self.halt = Some(Halt::Error(err)),
+            Some(Halt::Panic(_)) if self.held_error.is_none() => self.held_error = Some(err),
+            // Not the first: as before, run() reports the first one.
+            Some(_) => {}
         }
+    }
+
+    fn panic_pending(&self) -> bool {
+        matches!(self.halt, Some(Halt::Panic(_)))
     }
 
     /// What stops the phase in progress, if anything: a panic first.
     fn halt(&mut self) -> Result<(), Halt> {
-        if let Some(payload) = self.panic.take() {
-            return Err(Halt::Panic(payload));
-        }
-        match self.unhandled.take() {
-            Some(err) => Err(Halt::Error(err)),
+        match self.halt.take() {
             None => Ok(()),
+            Some(halt) => {
+                if let Some(err) = self.held_error.take() {
+                    self.halt = Some(Halt::Error(err));
+                }
+                Err(halt)
+            }
         }
     }
 
@@ -307,12 +320,18 @@ pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Option<R> {
 fn keep_panic(payload: Box<dyn Any + Send>) {
     // A later panic's message was printed by the panic hook already; the
     // first is the one re-raised.
-    let later = with(|c| match c.panic {
-        None => {
-            c.panic = Some(payload);
+    let later = with(|c| match c.halt.take() {
+        Some(Halt::Panic(first)) => {
+            c.halt = Some(Halt::Panic(first));
+            Some(payload)
+        }
+        error => {
+            if let Some(Halt::Error(err)) = error {
+                c.held_error.get_or_insert(err);
+            }
+            c.halt = Some(Halt::Panic(payload));
             None
         }
-        Some(_) => Some(payload),
     });
     drop(later);
 }
@@ -323,7 +342,7 @@ fn keep_panic(payload: Box<dyn Any + Send>) {
 pub(crate) fn drain_ticks() -> bool {
     loop {
         let next = with(|c| {
-            if c.panic.is_some() {
+            if c.panic_pending() {
                 Err(())
             } else {
                 Ok(c.ticks.pop_front())
@@ -348,7 +367,7 @@ pub(crate) fn drain_ticks() -> bool {
 /// After each callback: drain ticks, then stop for a panic or an unhandled
 /// error.
 fn settle() -> Result<(), Halt> {
-    if with(|c| c.ticks.is_empty() && c.unhandled.is_none() && c.panic.is_none()) {
+    if with(|c| c.ticks.is_empty() && c.halt.is_none()) {
         return Ok(());
     }
     drain_ticks();
@@ -426,6 +445,8 @@ fn run_posted() -> Result<(), Halt> {
             queue.extend(later);
             if !queue.is_empty() {
                 remote.posted.store(true, Ordering::Release);
+                // The next run's poll must not block on them.
+                let _ = remote.waker.wake();
             }
             return Err(halt);
         }
@@ -456,23 +477,55 @@ fn poll_io(timeout: Option<Duration>) -> Result<(), Halt> {
         }
         return Err(Halt::Error(Error::from_io(e, "epoll_wait", None)));
     }
-    let mut result = Ok(());
-    for (i, event) in events.iter().enumerate().skip(skip) {
-        let token = event.token();
-        if token == WAKER_TOKEN {
-            continue;
+    // One catch for the whole batch: the read burst's 'data' emit, the hot
+    // path, is not wrapped on its own. A panic that unwinds out of an event
+    // leaves that socket's burst cut off: it is queued to read on.
+    let current = Cell::new(skip);
+    let mut stopped = None;
+    let dispatched = panic::catch_unwind(AssertUnwindSafe(|| {
+        let mut events_left = events.iter();
+        if skip > 0 {
+            events_left.nth(skip - 1);
         }
-        if token.0 >= SERVER_TOKEN {
-            server::on_ready(token.0 - SERVER_TOKEN);
-        } else {
-            socket::on_ready(token.0, event);
+        let mut i = skip;
+        for event in events_left {
+            let token = event.token();
+            current.set(i);
+            i += 1;
+            if token == WAKER_TOKEN {
+                continue;
+            }
+            if token.0 >= SERVER_TOKEN {
+                server::on_ready(token.0 - SERVER_TOKEN);
+            } else {
+                socket::on_ready(token.0, event);
+            }
+            if let Err(halt) = settle() {
+                stopped = Some((i - 1, halt));
+                return;
+            }
         }
-        if let Err(halt) = settle() {
+    }));
+    let result = match (dispatched, stopped) {
+        (Ok(()), None) => Ok(()),
+        (Ok(()), Some((i, halt))) => {
             with(|c| c.batch_next = Some(i + 1));
-            result = Err(halt);
-            break;
+            Err(halt)
         }
-    }
+        (Err(payload), _) => {
+            let i = current.get();
+            keep_panic(payload);
+            if let Some(event) = events.iter().nth(i) {
+                if event.token().0 < SERVER_TOKEN {
+                    socket::read_on_after_panic(event.token().0);
+                }
+            }
+            with(|c| {
+                c.batch_next = Some(i + 1);
+                c.halt()
+            })
+        }
+    };
     with(|c| c.events = Some(events));
     result?;
     run_posted()
@@ -480,16 +533,20 @@ fn poll_io(timeout: Option<Duration>) -> Result<(), Halt> {
 
 /// Accept bursts a panic cut off, then reads carried over.
 fn run_pending_reads() -> Result<(), Halt> {
-    while let Some(key) = with(|c| c.pending_accepts.pop()) {
-        server::accept_pending(key);
-        settle()?;
+    let (accepts, n) = with(|c| (!c.pending_accepts.is_empty(), c.pending_reads.len()));
+    if accepts {
+        while let Some(key) = with(|c| c.pending_accepts.pop()) {
+            server::accept_pending(key);
+            settle()?;
+        }
     }
-    let n = with(|c| c.pending_reads.len());
     for _ in 0..n {
         let Some(key) = with(|c| c.pending_reads.pop_front()) else {
             break;
         };
-        socket::read_pending(key);
+        if catch(|| socket::read_pending(key)).is_none() {
+            socket::read_on_after_panic(key.index());
+        }
         settle()?;
     }
     Ok(())

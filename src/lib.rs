@@ -8,19 +8,20 @@
 //! program ports line by line:
 //!
 //! ```
-//! use nodenet::{tcp, Bytes, Server, ServerOptions, Socket};
+//! use nodenet::{tcp, Bytes, ServerOptions, Socket};
 //!
 //! // An echo server...
-//! let server = tcp::create_server(ServerOptions::default(), |_: &Server, socket: &Socket| {
-//!     socket.on("data", |s: &Socket, chunk: &Bytes| {
+//! let server = tcp::create_server(ServerOptions::default(), |_, socket| {
+//!     socket.on_data(|s, chunk| {
 //!         s.write(chunk);
 //!     });
 //! });
 //! server.listen(0, "127.0.0.1")?;
 //! let port = server.address().unwrap().port();
 //!
-//! // ...and a client that sends one line, prints the echo and hangs up.
-//! tcp::connect(port, "127.0.0.1", |s: &Socket| {
+//! // ...and a client that sends one line, prints the echo and hangs up
+//! // (the string form, as in Node, with the closure's types written out).
+//! tcp::connect(port, "127.0.0.1", |s| {
 //!     s.write("hello\n");
 //! })?
 //! .on("data", move |s: &Socket, chunk: &Bytes| {
@@ -41,11 +42,39 @@
 //! - Handles ([`Socket`], [`Server`], [`Timer`]) are a slab key plus a
 //!   generation: capture them in any closure; a handle whose socket is gone
 //!   is detected, and calls on it are harmless no-ops.
-//! - Listeners get the handle first, then the event's payload. Event names
-//!   and closure shapes are checked where the listener is registered.
+//! - Listeners get the handle first, then the event's payload. The typed
+//!   methods (`socket.on_data(|s, chunk| ..)`, `on_close(|s, had_error| ..)`,
+//!   `server.on_connection(|srv, socket| ..)`, and [`Registration`] for
+//!   `once` / `prepend` / ids) take exactly the event's closure, so a wrong
+//!   shape does not compile. The string form (`on("data", |s: &Socket,
+//!   chunk: &Bytes| ..)`, as in Node) checks the name and the shape where
+//!   the listener is registered; a closure of the handle alone
+//!   (`|s: &Socket|`) fits every event and ignores the payload.
 //! - No callback ever runs inside an API call: errors, `'drain'`, write
 //!   callbacks and `'close'` come on a later turn, as in Node.
-//! - An `'error'` nobody listens to is not lost: [`run`] returns it.
+//!
+//! # Errors nobody handles
+//!
+//! An `'error'` emitted with no `'error'` listener goes to the hook set with
+//! [`on_uncaught_error`] (Node's `process.on('uncaughtException')`), and the
+//! loop goes on. Without a hook, an error on a connection a server accepted
+//! is written to standard error and the loop goes on (a peer that resets
+//! never stops a server); an error on a socket or server the program made
+//! itself stops [`run`] with that error, where Node would crash. The loop
+//! can be run again and loses nothing.
+//!
+//! # Panics in callbacks
+//!
+//! A panic in a listener or any other callback (timers, ticks, immediates,
+//! write callbacks, posted closures, a custom resolver) is caught where the
+//! loop called it. The loop finishes the bookkeeping of the event in
+//! progress (a closing socket is still freed, a connection still counted),
+//! stops the phase where it stands with everything not yet reached still
+//! queued, and [`run`] re-raises the panic. Catch it
+//! (`std::panic::catch_unwind`) and run the loop again: queued connections
+//! are accepted, the rest of the poll batch is delivered, due timers, ticks
+//! and posted closures run. With `panic = "abort"` the process ends, as
+//! with any panic.
 
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms)]
@@ -96,9 +125,16 @@ pub use uncaught::{off_uncaught_error, on_uncaught_error, ErrorOrigin};
 ///
 /// # Errors
 ///
-/// The first `'error'` emitted with no `'error'` listener (where Node would
-/// crash the process); the loop stops there and can be run again. Also
-/// refuses to run from inside one of its own callbacks.
+/// The first `'error'` emitted with no `'error'` listener on a client
+/// socket or a server, when no [`on_uncaught_error`] hook is set (where
+/// Node would crash the process); the loop stops there and can be run
+/// again. Also refuses to run from inside one of its own callbacks.
+///
+/// # Panics
+///
+/// Re-raises a panic from a callback, once the loop has finished the
+/// bookkeeping of the event in progress; the loop can be run again and
+/// loses nothing (see the crate docs).
 pub fn run() -> Result<(), Error> {
     event_loop::run_loop(None, || false).map(|_| ())
 }
@@ -106,6 +142,10 @@ pub fn run() -> Result<(), Error> {
 /// Runs the loop for at most `duration` (less if nothing keeps it alive).
 ///
 /// # Errors
+///
+/// As [`run`].
+///
+/// # Panics
 ///
 /// As [`run`].
 pub fn run_for(duration: Duration) -> Result<(), Error> {
@@ -118,6 +158,10 @@ pub fn run_for(duration: Duration) -> Result<(), Error> {
 /// # Errors
 ///
 /// As [`run`].
+///
+/// # Panics
+///
+/// As [`run`], and if `done` panics.
 pub fn run_until(done: impl FnMut() -> bool) -> Result<bool, Error> {
     event_loop::run_loop(None, done)
 }
@@ -128,6 +172,10 @@ pub fn run_until(done: impl FnMut() -> bool) -> Result<bool, Error> {
 /// # Errors
 ///
 /// As [`run`].
+///
+/// # Panics
+///
+/// As [`run_until`].
 pub fn run_until_timeout(timeout: Duration, done: impl FnMut() -> bool) -> Result<bool, Error> {
     event_loop::run_loop(Some(timeout), done)
 }

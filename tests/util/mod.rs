@@ -210,3 +210,43 @@ pub fn connect_half_open(port: u16) -> Socket {
     })
     .unwrap()
 }
+
+/// A thread whose end wakes the loop of the thread that spawned it, so a
+/// `run_until(.., || t.is_done())` sees it at once instead of at its limit.
+pub struct Waking<T> {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<T>,
+}
+
+impl<T> Waking<T> {
+    pub fn is_done(&self) -> bool {
+        self.done.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn join(self) -> T {
+        self.thread.join().expect("the thread did not panic")
+    }
+}
+
+/// Runs `f` on another thread; see [`Waking`].
+pub fn spawn_waking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Waking<T> {
+    let loop_handle = nodenet::handle();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d = done.clone();
+    let thread = std::thread::spawn(move || {
+        // Set even if `f` panics, so the loop's wait ends and join() reports it.
+        struct Flag(
+            std::sync::Arc<std::sync::atomic::AtomicBool>,
+            nodenet::LoopHandle,
+        );
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+                self.1.post(|| {});
+            }
+        }
+        let _flag = Flag(d, loop_handle);
+        f()
+    });
+    Waking { done, thread }
+}

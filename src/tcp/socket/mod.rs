@@ -35,7 +35,7 @@ mod read_path;
 mod write_path;
 
 use read_path::read;
-pub(crate) use read_path::read_pending;
+pub(crate) use read_path::{read_on_after_panic, read_pending};
 use write_path::{after_flush, end_socket, flush, flush_step, write_to};
 
 /// A write or end callback: the socket, then `None` or the error.

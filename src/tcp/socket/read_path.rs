@@ -175,10 +175,9 @@ fn read_burst(key: Key, mut next: Option<ReadStep>, mut budget: usize) {
                 listeners,
                 last,
             } => {
-                let socket = Socket::from_key(key);
-                crate::event_loop::catch(|| {
-                    emitter::call(&socket, listeners, &Payload::Data(&chunk))
-                });
+                // Not caught here (the hot path): a panic unwinds to the
+                // loop's dispatch, which queues this socket to read on.
+                emitter::call(&Socket::from_key(key), listeners, &Payload::Data(&chunk));
                 last
             }
             ReadStep::Decode { chunk, last } => {
@@ -213,6 +212,18 @@ fn deliver(key: Key, chunk: &Bytes) {
     if let Some(piece) = decoded {
         emit(key, EV_DATA, &Payload::Text(&piece.bytes, &piece.text()));
     }
+}
+
+/// A `'data'` listener panicked and unwound the read burst of the socket
+/// in slot `index`: it reads on in the next run (the kernel may hold more,
+/// and an edge-triggered descriptor will not signal it again).
+pub(crate) fn read_on_after_panic(index: usize) {
+    with(|c| {
+        if let Some(s) = c.sockets.get(index) {
+            let key = Key::new(index, s.generation);
+            schedule_read(c, key);
+        }
+    });
 }
 
 /// A read the loop queued (resume, new 'data' listener, per-turn cap).
