@@ -48,13 +48,13 @@ fn main() -> ExitCode {
 
 fn talk(host: &str, port: u16, words: Vec<String>) -> Result<(), Error> {
     let use_stdin = words.is_empty();
-    let socket = tcp::connect(port, host, move |s: &Socket| {
+    let socket = tcp::connect(port, host, move |s| {
         if !words.is_empty() {
             s.write(format!("{}\n", words.join(" ")));
             s.end();
         }
     })?;
-    socket.on("data", |_: &Socket, chunk: &Bytes| {
+    socket.on_data(|_, chunk| {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(chunk);
         let _ = out.flush();

@@ -14,7 +14,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use nodenet::{tcp, Bytes, Error, Server, ServerOptions, Socket};
+use nodenet::{tcp, Error, ServerOptions, Socket};
 
 struct Args {
     host: String,
@@ -65,29 +65,27 @@ fn main() -> ExitCode {
 
 fn serve(args: Args) -> Result<(), Error> {
     let timeout_ms = args.timeout_s * 1000;
-    let server = tcp::create_server(
-        ServerOptions::default(),
-        move |_: &Server, socket: &Socket| {
-            if timeout_ms > 0 {
-                socket.set_timeout_cb(timeout_ms, |s: &Socket| {
-                    s.destroy();
-                });
-            }
-            socket
-                .on("data", |s: &Socket, chunk: &Bytes| {
-                    if !s.write(chunk) {
-                        s.pause();
-                    }
-                })
-                .on("drain", |s: &Socket| {
-                    s.resume();
-                })
-                // A peer that resets hurts only its own connection.
-                .on("error", |_: &Socket, _: &Error| {});
-        },
-    );
+    let server = tcp::create_server(ServerOptions::default(), move |_, socket| {
+        if timeout_ms > 0 {
+            socket.set_timeout_cb(timeout_ms, |s: &Socket| {
+                s.destroy();
+            });
+        }
+        socket
+            .on_data(|s, chunk| {
+                if !s.write(chunk) {
+                    s.pause();
+                }
+            })
+            .on_drain(|s| {
+                s.resume();
+            })
+            // A peer that resets hurts only its own connection (without
+            // this, nodenet would note the error on stderr).
+            .on_error(|_, _| {});
+    });
     let host = args.host.clone();
-    server.on("listening", move |srv: &Server| {
+    server.on_listening(move |srv| {
         let port = srv.address().map_or(0, |a| a.port());
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "listening on {host}:{port}");

@@ -640,11 +640,21 @@ pub(crate) fn event_index<H: EventTarget>(name: &str) -> Option<u8> {
 /// The registration methods shared by every handle type, as inherent
 /// methods so that no trait import is needed.
 macro_rules! emitter_methods {
-    ($handle:ident) => {
+    ($handle:ident, $example:literal) => {
         impl $handle {
             /// Adds `listener` for `event` (Node's `on` / `addListener`).
             /// Listeners run in registration order. Returns the handle, for
             /// chaining.
+            ///
+            /// The closure takes the handle, then the event's payload, with
+            /// the types written out; a closure of the handle alone fits
+            /// every event and ignores the payload, as `() => {}` does in
+            /// JavaScript. The typed methods (`on_<event>`) need no
+            /// annotations.
+            ///
+            /// # Examples
+            ///
+            #[doc = $example]
             ///
             /// # Panics
             ///
@@ -808,6 +818,21 @@ pub(crate) use emitter_methods;
 /// assert_eq!(socket.listener_count("close"), 2);
 /// socket.remove_listener(id);
 /// assert_eq!(socket.listener_count("close"), 1);
+/// ```
+///
+/// A closure of the wrong shape does not compile: `'close'` passes
+/// `had_error`,
+///
+/// ```compile_fail,E0593
+/// # let socket = nodenet::Socket::new(nodenet::SocketOptions::default());
+/// socket.on_close(|s| println!("closed"));
+/// ```
+///
+/// and `'data'` lends its chunk, it does not give it away:
+///
+/// ```compile_fail,E0631
+/// # let socket = nodenet::Socket::new(nodenet::SocketOptions::default());
+/// socket.on_data(|s, chunk: nodenet::Bytes| drop(chunk));
 /// ```
 #[derive(Debug, Clone, Copy)]
 #[must_use = "a registration adds nothing until one of its event methods is called"]

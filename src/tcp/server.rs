@@ -122,7 +122,23 @@ impl emitter::EventTarget for Server {
     const EVENTS: &'static [EventSpec] = SERVER_EVENTS;
 }
 
-crate::emitter::emitter_methods!(Server);
+crate::emitter::emitter_methods!(
+    Server,
+    "```
+use nodenet::{tcp, Server, ServerOptions, Socket};
+
+let server = tcp::create_server(ServerOptions::default(), |_, _| {});
+server
+    .on(\"connection\", |_: &Server, socket: &Socket| {
+        socket.end_with(\"hello\\n\");
+    })
+    .on(\"listening\", |srv: &Server| println!(\"on {:?}\", srv.address()));
+server.listen(0, \"127.0.0.1\")?;
+server.close();
+nodenet::run()?;
+# Ok::<(), nodenet::Error>(())
+```"
+);
 
 crate::emitter::typed_events!(Server, "server" {
     "listening" => listening = EV_LISTENING, on_listening, once_listening, () as (),

@@ -456,7 +456,24 @@ impl emitter::EventTarget for Socket {
     }
 }
 
-crate::emitter::emitter_methods!(Socket);
+crate::emitter::emitter_methods!(
+    Socket,
+    "```
+use nodenet::{Bytes, Socket, SocketOptions};
+
+let socket = Socket::new(SocketOptions::default());
+socket
+    .on(\"data\", |s: &Socket, chunk: &Bytes| {
+        s.write(chunk);
+    })
+    .on(\"close\", |_: &Socket| println!(\"closed\")); // had_error ignored
+// The same with the typed methods:
+socket.on_data(|s, chunk| {
+    s.write(chunk);
+});
+assert_eq!(socket.listener_count(\"data\"), 2);
+```"
+);
 
 crate::emitter::typed_events!(Socket, "socket" {
     "connect" => connect = EV_CONNECT, on_connect, once_connect, () as (),
