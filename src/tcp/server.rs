@@ -207,6 +207,19 @@ pub(crate) fn run_tick(key: Key, tick: ServerTick) {
                 }
             });
             emit(key, EV_CLOSE, &Payload::Unit);
+            // As a socket's after its 'close': the slot and the listeners
+            // (and what they capture) are freed, unless a listener made the
+            // server listen again. Dropped outside the borrow.
+            let freed = with(|c| {
+                let s = srv(c, key)?;
+                let done = s.listener.is_none()
+                    && !s.resolving
+                    && s.connections == 0
+                    && !s.close_queued
+                    && !s.close_pending;
+                done.then(|| c.servers.remove(key.index()))
+            });
+            drop(freed);
         }
     }
 }
@@ -503,7 +516,11 @@ impl Server {
         let key = self.key;
         let resolve = with(|c| -> Result<Option<u64>, Error> {
             let s = srv(c, key).ok_or_else(|| {
-                Error::new(ErrorCode::ErrServerNotRunning, "Server is not running.")
+                Error::new(
+                    ErrorCode::ErrServerNotRunning,
+                    "Server is not running: it was closed and freed after its 'close'; \
+                     create a new server (or listen again from its 'close' listener)",
+                )
             })?;
             if s.listener.is_some() {
                 return Err(Error::new(
