@@ -84,6 +84,7 @@
 #![deny(unsafe_code)]
 
 mod block_list;
+mod chunk_queue;
 pub mod cluster;
 mod dns;
 mod emitter;

@@ -1,8 +1,10 @@
 //! The bytes a socket has accepted but the kernel has not yet taken, and the
 //! write callbacks waiting on them. Pure: no socket, no clock.
 //!
-//! Chunks are `Bytes`, so queueing a received chunk for echo copies nothing
-//! and a partial write is a `Bytes` advance. A flush hands up to
+//! Chunks are `Bytes`, so queueing a long received chunk for echo copies
+//! nothing and a partial write is a `Bytes` advance; short chunks are
+//! copied together so that they do not pin the read buffer's blocks
+//! ([`ChunkQueue`]). A flush hands up to
 //! [`MAX_IOVECS`] chunks to one `writev`. A write callback is tied to the
 //! stream position its write ends at and completes once the kernel has taken
 //! every byte up to there.
@@ -10,7 +12,9 @@
 use std::collections::VecDeque;
 use std::io::IoSlice;
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
+
+use crate::chunk_queue::ChunkQueue;
 
 /// How many chunks one flush hands to `writev` (Linux's `UIO_MAXIOV` is 1024;
 /// 64 slices already cover far more than a socket buffer of small chunks).
@@ -35,14 +39,14 @@ pub struct WriteQueue<C> {
     accepted: u64,
     /// Bytes ever handed to the kernel.
     flushed: u64,
-    chunks: VecDeque<Bytes>,
+    chunks: ChunkQueue,
     callbacks: VecDeque<(u64, C)>,
 }
 
 impl<C> Default for WriteQueue<C> {
     fn default() -> Self {
         WriteQueue {
-            chunks: VecDeque::new(),
+            chunks: ChunkQueue::default(),
             queued: 0,
             accepted: 0,
             flushed: 0,
@@ -88,7 +92,7 @@ impl<C> WriteQueue<C> {
         }
         self.queued += chunk.len();
         self.accepted += chunk.len() as u64;
-        self.chunks.push_back(chunk);
+        self.chunks.push(chunk);
     }
 
     /// Ties `cb` to the end of everything accepted so far. If those bytes
@@ -104,22 +108,17 @@ impl<C> WriteQueue<C> {
 
     /// Fills `out` with the queued chunks in order; returns how many.
     pub fn slices<'a>(&'a self, out: &mut [IoSlice<'a>]) -> usize {
-        let mut n = 0;
-        for (slot, chunk) in out.iter_mut().zip(self.chunks.iter()) {
-            *slot = IoSlice::new(chunk);
-            n += 1;
-        }
-        n
+        self.chunks.slices(out)
     }
 
     /// The first queued chunk, for a single `write` when it is the only one.
-    pub(crate) fn front(&self) -> Option<&Bytes> {
+    pub(crate) fn front(&self) -> Option<&[u8]> {
         self.chunks.front()
     }
 
     /// How many chunks are queued.
     pub(crate) fn chunk_count(&self) -> usize {
-        self.chunks.len()
+        self.chunks.chunk_count()
     }
 
     /// Consumes `n` bytes the kernel took from the front of the queue.
@@ -128,16 +127,7 @@ impl<C> WriteQueue<C> {
         n = n.min(self.queued);
         self.queued -= n;
         self.flushed += n as u64;
-        while n > 0 {
-            let front = self.chunks.front_mut().expect("queued bytes have chunks");
-            if front.len() <= n {
-                n -= front.len();
-                self.chunks.pop_front();
-            } else {
-                front.advance(n);
-                n = 0;
-            }
-        }
+        self.chunks.advance(n);
     }
 
     /// The next callback whose bytes have all reached the kernel.

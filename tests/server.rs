@@ -975,7 +975,11 @@ fn closed_servers_are_freed_after_close() {
     }
     run_bounded(LIMIT);
     assert_eq!(closes.get(), CYCLES);
-    assert_eq!(drops.get(), CYCLES, "every closed server's listeners dropped");
+    assert_eq!(
+        drops.get(),
+        CYCLES,
+        "every closed server's listeners dropped"
+    );
     let stale = last.unwrap();
     let err = stale.listen(0, "127.0.0.1").unwrap_err();
     assert_eq!(err.code(), "ERR_SERVER_NOT_RUNNING");
@@ -1007,7 +1011,9 @@ fn a_server_relistening_in_its_close_listener_is_kept() {
     run_until(LIMIT, || server.listening());
     assert_eq!(drops.get(), 0);
     let port = server.address().unwrap().port();
-    tcp::connect(port, "127.0.0.1", |_| {}).unwrap().on_error(|_, _| {});
+    tcp::connect(port, "127.0.0.1", |_| {})
+        .unwrap()
+        .on_error(|_, _| {});
     run_until(LIMIT, || accepted.get() == 1);
     server.close();
     run_bounded(LIMIT);

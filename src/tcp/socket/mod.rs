@@ -8,7 +8,7 @@
 //! `destroy()` closes the descriptor at once; `'close'` follows in the loop's
 //! close phase, after which the slot is freed and the listeners dropped.
 
-use std::collections::VecDeque;
+use crate::chunk_queue::ChunkQueue;
 use std::fmt;
 use std::io::{self, IoSlice, Write};
 use std::marker::PhantomData;
@@ -203,7 +203,9 @@ pub(crate) struct SocketState {
     wheel_deadline: u64,
     /// `set_encoding()`: 'data' carries whole characters.
     decoder: Option<Box<TextDecoder>>,
-    read_buffered: VecDeque<Bytes>,
+    /// Read ahead while not flowing; boxed (made on first use), as most
+    /// sockets never pause.
+    read_buffered: Option<Box<ChunkQueue>>,
     end_cbs: Vec<WriteCb>,
     pub(crate) server: Option<Key>,
     remote: Option<SocketAddr>,
@@ -243,6 +245,21 @@ pub(crate) struct SocketState {
 }
 
 impl SocketState {
+    /// Keeps a chunk read ahead (short ones are copied: see `ChunkQueue`).
+    fn buffer_read(&mut self, chunk: Bytes) {
+        self.read_buffered_len += chunk.len();
+        self.has_buffered = true;
+        self.read_buffered.get_or_insert_default().push(chunk);
+    }
+
+    /// The first chunk read ahead.
+    fn take_buffered(&mut self) -> Option<Bytes> {
+        let chunk = self.read_buffered.as_mut()?.pop_front()?;
+        self.read_buffered_len -= chunk.len();
+        self.has_buffered = self.read_buffered_len > 0;
+        Some(chunk)
+    }
+
     fn set_decoder(&mut self, decoder: TextDecoder) {
         self.decoder = Some(Box::new(decoder));
         self.decoding = true;
@@ -256,7 +273,7 @@ impl SocketState {
             listeners: Listeners::default(),
             queue: WriteQueue::default(),
             end_cbs: Vec::new(),
-            read_buffered: VecDeque::new(),
+            read_buffered: None,
             read_buffered_len: 0,
             decoding: false,
             has_buffered: false,
@@ -528,7 +545,7 @@ fn schedule_read(c: &mut Core, key: Key) {
     if let Some(s) = sock(c, key) {
         if !s.in_pending_reads
             && s.phase == Phase::Open
-            && (s.readable_ready || !s.read_buffered.is_empty() || (s.eof && !s.end_emitted))
+            && (s.readable_ready || s.read_buffered_len > 0 || (s.eof && !s.end_emitted))
         {
             s.in_pending_reads = true;
             c.pending_reads.push_back(key);
@@ -550,7 +567,9 @@ pub(crate) fn destroy(c: &mut Core, key: Key, err: Option<Error>) {
     s.writable = false;
     s.phase = Phase::Closed;
     s.wheel_deadline = 0;
-    s.read_buffered.clear();
+    if let Some(q) = s.read_buffered.as_mut() {
+        q.clear();
+    }
     s.read_buffered_len = 0;
     s.has_buffered = false;
     let stream = s.stream.take();

@@ -48,9 +48,7 @@ fn read_step(c: &mut Core, key: Key, budget: &mut usize) -> ReadStep {
     let flowing = s.flowing == Some(true);
     // The flag (hot) rather than the queue (cold).
     if flowing && s.has_buffered {
-        if let Some(chunk) = s.read_buffered.pop_front() {
-            s.read_buffered_len -= chunk.len();
-            s.has_buffered = s.read_buffered_len > 0;
+        if let Some(chunk) = s.take_buffered() {
             return if s.listeners.has(EV_DATA) {
                 deliver_step(s, chunk, false)
             } else {
@@ -59,7 +57,7 @@ fn read_step(c: &mut Core, key: Key, budget: &mut usize) -> ReadStep {
         }
     }
     if s.eof {
-        if s.read_buffered.is_empty() && !s.end_queued {
+        if s.read_buffered_len == 0 && !s.end_queued {
             s.end_queued = true;
             c.ticks.push_back(Tick::Socket(key, SocketTick::End));
         }
@@ -97,7 +95,7 @@ fn read_step(c: &mut Core, key: Key, budget: &mut usize) -> ReadStep {
         Ok((0, _)) => {
             s.eof = true;
             s.readable_ready = false;
-            if s.read_buffered.is_empty() && !s.end_queued {
+            if s.read_buffered_len == 0 && !s.end_queued {
                 s.end_queued = true;
                 ticks.push_back(Tick::Socket(key, SocketTick::End));
             }
@@ -122,9 +120,7 @@ fn read_step(c: &mut Core, key: Key, budget: &mut usize) -> ReadStep {
                     ReadStep::Again
                 }
             } else {
-                s.read_buffered_len += n;
-                s.has_buffered = true;
-                s.read_buffered.push_back(chunk);
+                s.buffer_read(chunk);
                 ReadStep::Again
             }
         }
