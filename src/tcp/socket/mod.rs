@@ -249,7 +249,9 @@ impl SocketState {
     fn buffer_read(&mut self, chunk: Bytes) {
         self.read_buffered_len += chunk.len();
         self.has_buffered = true;
-        self.read_buffered.get_or_insert_default().push(chunk);
+        self.read_buffered
+            .get_or_insert_with(Default::default)
+            .push(chunk);
     }
 
     /// The first chunk read ahead.
