@@ -991,3 +991,31 @@ fn separate_high_water_marks_and_keep_alive_probes() {
     });
     run_bounded(LIMIT);
 }
+
+/// `raw_fd()`: `None` before the first attempt and once destroyed; while
+/// connected, the connection's own descriptor, so socket options set
+/// through it apply to the connection (the tests pin `SO_SNDBUF` and
+/// `SO_RCVBUF` that way).
+#[test]
+fn raw_fd_is_the_connections_descriptor_while_it_has_one() {
+    let (server, port) = echo_server();
+    let fresh = Socket::new(SocketOptions::default());
+    assert_eq!(fresh.raw_fd(), None);
+    fresh.destroy();
+    let connected = Rc::new(Cell::new(false));
+    let cn = connected.clone();
+    let c = tcp::connect(port, "127.0.0.1", move |_: &Socket| cn.set(true)).unwrap();
+    run_until(LIMIT, || connected.get());
+    let local = with_sock(&c, |s| s.local_addr().unwrap().as_socket().unwrap()).unwrap();
+    assert_eq!(Some(local.port()), c.local_port());
+    pin_buffers(&c, 8192);
+    let snd = with_sock(&c, |s| s.send_buffer_size().unwrap()).unwrap();
+    let rcv = with_sock(&c, |s| s.recv_buffer_size().unwrap()).unwrap();
+    // Linux reports twice the value set (its bookkeeping share).
+    assert!((8192..=16384).contains(&snd), "{snd}");
+    assert!((8192..=16384).contains(&rcv), "{rcv}");
+    c.destroy();
+    assert_eq!(c.raw_fd(), None);
+    server.close();
+    run_bounded(LIMIT);
+}

@@ -451,6 +451,17 @@ impl Socket {
         })
     }
 
+    /// The descriptor of the connection (of the current attempt while
+    /// connecting), or `None` before the first attempt and once destroyed:
+    /// Node's `socket._handle.fd`. For socket options nodenet does not wrap
+    /// (`SO_SNDBUF`, `SO_RCVBUF`, ...), e.g. through `socket2`. The loop
+    /// owns it: do not read, write, or close it.
+    #[cfg(unix)]
+    pub fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        self.get(None, |s| s.stream.as_ref().map(|st| st.as_raw_fd()))
+    }
+
     /// Keeps the loop alive while this socket is active (the default).
     pub fn ref_(&self) -> Socket {
         self.set_ref(true)
