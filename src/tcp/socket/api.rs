@@ -311,7 +311,10 @@ impl Socket {
     /// Emits `'timeout'` after `ms` of inactivity (no read, no write).
     ///
     /// Inactivity timeouts are second-granular: `ms` is rounded to the
-    /// nearest whole second, at least one; `0` disables. `'timeout'` only
+    /// nearest whole second, at least one; `0` disables. Above Node's
+    /// `TIMEOUT_MAX` (2^31 - 1 ms, about 24.8 days) it is clamped to
+    /// 2147483 s, so `u64::MAX` means "practically never" (Node truncates
+    /// it to `TIMEOUT_MAX` too, with a warning). `'timeout'` only
     /// notifies, once per idle period: the listener decides (usually
     /// `destroy()` or `end()`). The timer does not keep the loop alive.
     pub fn set_timeout(&self, ms: u64) -> Socket {
@@ -335,7 +338,7 @@ impl Socket {
             }
             s.timeout_ms = round_timeout(ms);
             s.last_active = now;
-            let deadline = now + s.timeout_ms;
+            let deadline = now.saturating_add(s.timeout_ms);
             if s.wheel_deadline == 0 || deadline < s.wheel_deadline {
                 s.wheel_deadline = deadline;
                 wheel.insert(self.key, deadline);
@@ -378,13 +381,14 @@ impl Socket {
     }
 
     /// Enables TCP keep-alive probes after `initial_delay_ms` idle (floored
-    /// to seconds; 0 keeps the system default); remembered until connected.
+    /// to seconds; 0 keeps the system default; above the kernel's largest,
+    /// 32767 s, clamped to it); remembered until connected.
     pub fn set_keep_alive(&self, enable: bool, initial_delay_ms: u64) -> Socket {
         self.set_keep_alive_probes(enable, initial_delay_ms, 0, 0)
     }
 
     /// [`set_keep_alive`](Socket::set_keep_alive) with the probe interval
-    /// (ms, floored to seconds) and count (Node 26's
+    /// (ms, floored to seconds, at most 32767 s) and count (Node 26's
     /// `setKeepAlive(enable, initialDelay, interval, count)`); 0 keeps
     /// Node 20's fixed 1 s and 10 probes.
     pub fn set_keep_alive_probes(
@@ -679,7 +683,8 @@ fn family(addr: &SocketAddr) -> &'static str {
     }
 }
 
-/// Inactivity timeouts are whole seconds: nearest, at least one.
+/// Inactivity timeouts are whole seconds: nearest, at least one, at most
+/// the whole seconds of `TIMEOUT_MAX`.
 pub(crate) fn round_timeout(ms: u64) -> u64 {
-    (ms.saturating_add(500) / 1000).max(1) * 1000
+    (ms.min(TIMEOUT_MAX).saturating_add(500) / 1000).clamp(1, TIMEOUT_MAX / 1000) * 1000
 }

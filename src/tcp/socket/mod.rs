@@ -27,6 +27,7 @@ use crate::tcp::connect::{self, Attempts, Plan};
 use crate::tcp::server;
 use crate::tcp::{ConnectionAttempt, SocketOptions, WriteData};
 use crate::text::{Encoding, TextDecoder};
+use crate::timer::user::TIMEOUT_MAX;
 use crate::timer::wheel::Wheel;
 use crate::write_queue::{WriteQueue, MAX_IOVECS};
 
@@ -420,7 +421,7 @@ fn touch(wheel: &mut Wheel<Key>, now: u64, key: Key, s: &mut SocketState) {
     s.last_active = now;
     if s.timeout_parked && s.timeout_ms > 0 {
         s.timeout_parked = false;
-        s.wheel_deadline = now + s.timeout_ms;
+        s.wheel_deadline = now.saturating_add(s.timeout_ms);
         wheel.insert(key, s.wheel_deadline);
     }
 }
@@ -660,9 +661,15 @@ fn set_keep_alive_on(stream: &TcpStream, s: &SocketState) {
     } else {
         1
     };
-    let mut ka = socket2::TcpKeepalive::new().with_interval(Duration::from_secs(interval.into()));
+    // Linux refuses (EINVAL) an idle time or interval above 32767 s, and
+    // then sets none of the three: a huge delay means the longest instead.
+    const KEEPALIVE_MAX_S: u64 = 32767;
+    let interval = u64::from(interval).min(KEEPALIVE_MAX_S);
+    let mut ka = socket2::TcpKeepalive::new().with_interval(Duration::from_secs(interval));
     if s.keep_alive_delay_s > 0 {
-        ka = ka.with_time(Duration::from_secs(s.keep_alive_delay_s));
+        ka = ka.with_time(Duration::from_secs(
+            s.keep_alive_delay_s.min(KEEPALIVE_MAX_S),
+        ));
     }
     #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
     {
@@ -826,7 +833,7 @@ pub(crate) fn check_timeout(c: &mut Core, key: Key, deadline: u64) -> bool {
     if s.destroyed || s.timeout_ms == 0 || s.wheel_deadline != deadline {
         return false;
     }
-    let due = s.last_active + s.timeout_ms;
+    let due = s.last_active.saturating_add(s.timeout_ms);
     if due <= now {
         s.wheel_deadline = 0;
         s.timeout_parked = true;
