@@ -37,6 +37,9 @@ pub struct WriteQueue<C> {
     flushed: u64,
     chunks: VecDeque<Bytes>,
     callbacks: VecDeque<(u64, C)>,
+    /// While corked: the stream position past which bytes are held
+    /// (`u64::MAX`: nothing is held).
+    hold_from: u64,
 }
 
 impl<C> Default for WriteQueue<C> {
@@ -47,6 +50,7 @@ impl<C> Default for WriteQueue<C> {
             accepted: 0,
             flushed: 0,
             callbacks: VecDeque::new(),
+            hold_from: u64::MAX,
         }
     }
 }
@@ -102,19 +106,48 @@ impl<C> WriteQueue<C> {
         Ok(())
     }
 
-    /// Fills `out` with the queued chunks in order; returns how many.
+    /// Holds every byte accepted from now on (`cork()`): the flush stops
+    /// at the current end of the stream until [`release`](Self::release).
+    /// Bytes queued before stay sendable, as writes Node had already
+    /// handed to its handle go on while corked.
+    pub(crate) fn hold(&mut self) {
+        self.hold_from = self.accepted;
+    }
+
+    /// Ends a [`hold`](Self::hold) (`uncork()`, `end()`).
+    pub(crate) fn release(&mut self) {
+        self.hold_from = u64::MAX;
+    }
+
+    /// Queued bytes that may go to the kernel now: all of them unless
+    /// held.
+    pub fn sendable(&self) -> usize {
+        let room = self.hold_from.saturating_sub(self.flushed);
+        usize::try_from(room).map_or(self.queued, |room| room.min(self.queued))
+    }
+
+    /// Fills `out` with the sendable bytes' chunks in order (the last one
+    /// cut where a hold starts); returns how many.
     pub fn slices<'a>(&'a self, out: &mut [IoSlice<'a>]) -> usize {
+        let mut room = self.sendable();
         let mut n = 0;
         for (slot, chunk) in out.iter_mut().zip(self.chunks.iter()) {
-            *slot = IoSlice::new(chunk);
+            if room == 0 {
+                break;
+            }
+            let take = chunk.len().min(room);
+            *slot = IoSlice::new(&chunk[..take]);
+            room -= take;
             n += 1;
         }
         n
     }
 
-    /// The first queued chunk, for a single `write` when it is the only one.
-    pub(crate) fn front(&self) -> Option<&Bytes> {
-        self.chunks.front()
+    /// The sendable part of the first queued chunk, for a single `write`
+    /// when it is the only one.
+    pub(crate) fn front(&self) -> Option<&[u8]> {
+        let room = self.sendable();
+        self.chunks.front().map(|c| &c[..c.len().min(room)])
     }
 
     /// How many chunks are queued.
@@ -153,6 +186,7 @@ impl<C> WriteQueue<C> {
     pub(crate) fn discard(&mut self) -> VecDeque<(u64, C)> {
         self.chunks.clear();
         self.queued = 0;
+        self.hold_from = u64::MAX;
         std::mem::take(&mut self.callbacks)
     }
 }
@@ -245,6 +279,35 @@ mod tests {
         }
         assert_eq!(sent, expect);
         assert_eq!(done, (0..200).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_hold_keeps_later_bytes_back_until_released() {
+        let mut q = WriteQueue::default();
+        let mut sent = Vec::new();
+        q.push(Bytes::from_static(b"abc"));
+        q.push_callback(1).unwrap();
+        q.hold();
+        q.push(Bytes::from_static(b"def"));
+        q.push_callback(2).unwrap();
+        assert_eq!(q.sendable(), 3);
+        assert_eq!(q.front().unwrap(), b"abc");
+        assert_eq!(flush(&mut q, 2, &mut sent), 2);
+        assert_eq!(
+            flush(&mut q, 100, &mut sent),
+            1,
+            "stops where the hold starts"
+        );
+        assert_eq!(flush(&mut q, 100, &mut sent), 0);
+        assert_eq!(sent, b"abc");
+        assert_eq!(q.pop_completed(), Some(1));
+        assert_eq!(q.pop_completed(), None);
+        assert_eq!(q.len(), 3);
+        q.release();
+        assert_eq!(q.sendable(), 3);
+        assert_eq!(flush(&mut q, 100, &mut sent), 3);
+        assert_eq!(sent, b"abcdef");
+        assert_eq!(q.pop_completed(), Some(2));
     }
 
     #[test]

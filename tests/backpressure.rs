@@ -758,3 +758,80 @@ fn end_while_corked_flushes_then_finishes() {
     assert_eq!(&received.borrow()[..], b"held back");
     assert_eq!(trace.entries(), ["finish corked=0"]);
 }
+
+/// Issue 10, item 4: `cork()` under backpressure. Bytes written after
+/// `cork()` stay queued through writable edges until `uncork()`, even
+/// while bytes queued before it flush (as in Node, where the write already
+/// handed to the handle goes on and the corked ones wait in the stream's
+/// buffer); after `uncork()` everything arrives, in order, nothing lost.
+/// The buffers are pinned and the reader paused, so the queue backs up
+/// whatever the kernel's defaults.
+#[test]
+fn corked_writes_wait_for_uncork_under_backpressure() {
+    let received = Rc::new(RefCell::new(Vec::new()));
+    let reader: Rc<Cell<Option<Socket>>> = Rc::default();
+    let (r, rd) = (received.clone(), reader.clone());
+    let server = tcp::create_server(
+        ServerOptions {
+            pause_on_connect: true,
+            ..Default::default()
+        },
+        move |srv: &Server, s: &Socket| {
+            srv.close();
+            pin_buffers(s, 4096);
+            let r = r.clone();
+            s.on("data", move |_: &Socket, d: &Bytes| {
+                r.borrow_mut().extend_from_slice(d)
+            });
+            rd.set(Some(*s));
+        },
+    );
+    let port = listen_local(server);
+    let connected = Rc::new(Cell::new(false));
+    let cn = connected.clone();
+    let c = tcp::connect(port, "127.0.0.1", move |_: &Socket| cn.set(true)).unwrap();
+    run_until(LIMIT, || connected.get() && reader.get().is_some());
+    pin_buffers(&c, 4096);
+    let reader = reader.get().unwrap();
+
+    // Before cork(): 'a' bytes until some stay queued.
+    let chunk = Bytes::from(vec![b'a'; 4096]);
+    while c.writable_length() == 0 {
+        c.write(chunk.clone());
+        assert!(c.bytes_written() < 1 << 30, "the queue never backed up");
+    }
+    let before = c.bytes_written() as usize;
+    c.cork();
+    let held_cb = Rc::new(Cell::new(false));
+    let h = held_cb.clone();
+    c.write_cb(vec![b'b'; 10_000], move |_: &Socket, e: Option<&Error>| {
+        assert!(e.is_none());
+        h.set(true);
+    });
+    c.write(vec![b'c'; 10_000]);
+    assert_eq!(c.writable_corked(), 1);
+
+    // The reader takes everything it can: exactly the bytes from before.
+    reader.resume();
+    run_until(LIMIT, || received.borrow().len() >= before);
+    nodenet::run_for(Duration::from_millis(200)).unwrap();
+    assert_eq!(
+        received.borrow().len(),
+        before,
+        "bytes written after cork() arrived before uncork()"
+    );
+    assert!(!held_cb.get(), "a corked write's callback ran");
+    assert_eq!(c.writable_length(), 20_000);
+
+    c.uncork();
+    run_until(LIMIT, || received.borrow().len() == before + 20_000);
+    let got = received.borrow();
+    assert!(got[..before].iter().all(|&b| b == b'a'));
+    assert!(got[before..before + 10_000].iter().all(|&b| b == b'b'));
+    assert!(got[before + 10_000..].iter().all(|&b| b == b'c'));
+    drop(got);
+    run_until(LIMIT, || held_cb.get());
+    c.destroy();
+    reader.destroy();
+    run_bounded(LIMIT);
+}

@@ -246,7 +246,9 @@ impl Socket {
 
     /// Holds writes in the queue until the matching
     /// [`uncork`](Socket::uncork), so that many small writes leave in one
-    /// `writev`. Calls nest.
+    /// `writev`. Calls nest. Bytes written before `cork()` and still queued
+    /// (under backpressure) go on flushing; those written after wait for
+    /// the last `uncork()` (or `end()`).
     ///
     /// # Examples
     ///
@@ -261,6 +263,9 @@ impl Socket {
     pub fn cork(&self) -> Socket {
         with(|c| {
             if let Some(s) = sock(c, self.key) {
+                if s.corked == 0 {
+                    s.queue.hold();
+                }
                 s.corked += 1;
             }
         });
@@ -277,6 +282,9 @@ impl Socket {
                 return;
             }
             s.corked -= 1;
+            if s.corked == 0 {
+                s.queue.release();
+            }
             if s.corked == 0 && s.phase == Phase::Open && !s.queue.is_empty() {
                 flush_step(c, key);
                 c.ticks.push_back(Tick::Socket(key, SocketTick::Flushed));

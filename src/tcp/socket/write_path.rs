@@ -4,7 +4,8 @@
 
 use super::*;
 
-/// Writes queued bytes until the queue is empty or the kernel is full.
+/// Writes queued bytes until the queue is empty (or what is left is held by
+/// `cork()`) or the kernel is full.
 pub(super) fn flush_step(c: &mut Core, key: Key) {
     let now = c.now_ms;
     let Core { sockets, wheel, .. } = c;
@@ -18,7 +19,7 @@ pub(super) fn flush_step(c: &mut Core, key: Key) {
         return;
     }
     let mut failure = None;
-    while !s.queue.is_empty() && s.writable_ready {
+    while s.queue.sendable() > 0 && s.writable_ready {
         let Some(stream) = s.stream.as_mut() else {
             break;
         };
@@ -131,6 +132,7 @@ pub(super) fn end_socket(c: &mut Core, key: Key, cb: Option<WriteCb>) {
         } else if s.phase == Phase::Open && s.corked > 0 {
             // end() uncorks: what was held goes out, then the FIN.
             s.corked = 0;
+            s.queue.release();
             flush_step(c, key);
             c.ticks.push_back(Tick::Socket(key, SocketTick::Flushed));
         } else if s.phase == Phase::Fresh {
