@@ -266,6 +266,9 @@ fn n30_producer_loop_resumes_on_drain_and_loses_nothing() {
     );
     let server = tcp::create_server(ServerOptions::default(), move |srv: &Server, s: &Socket| {
         srv.close();
+        // Pinned on both ends, so the 31 MB left when the reader pauses
+        // cannot all fit in the kernel's buffers, whatever its defaults.
+        pin_buffers(s, 64 * 1024);
         pr.set(Some(*s));
         let (w, pb, chunks) = (w.clone(), pb.clone(), chunks.clone());
         let pump = Rc::new(move |s: &Socket| {
@@ -294,6 +297,7 @@ fn n30_producer_loop_resumes_on_drain_and_loses_nothing() {
     let ended = Rc::new(Cell::new(false));
     let (g, pc, pr) = (got.clone(), paused_checked.clone(), producer.clone());
     let c = tcp::connect(port, "127.0.0.1", |_: &Socket| {}).unwrap();
+    pin_buffers(&c, 64 * 1024);
     c.on("data", move |s: &Socket, chunk: &Bytes| {
         check_pattern(g.get(), chunk);
         let before = g.get();
@@ -484,6 +488,9 @@ fn n44_pause_applies_backpressure() {
     let (w, dr, wr) = (written.clone(), drains.clone(), writer.clone());
     let server = tcp::create_server(ServerOptions::default(), move |srv: &Server, s: &Socket| {
         srv.close();
+        // Pinned on both ends: while the reader is paused, the writer's
+        // queue grows whatever the kernel's defaults.
+        pin_buffers(s, 64 * 1024);
         wr.set(Some(*s));
         let (w, chunks) = (w.clone(), chunks.clone());
         let pump = Rc::new(move |s: &Socket| {
@@ -510,6 +517,7 @@ fn n44_pause_applies_backpressure() {
     let paused = Rc::new(Cell::new(false));
     let (g, de, pa) = (got.clone(), data_events.clone(), paused.clone());
     let c = tcp::connect(port, "127.0.0.1", |_: &Socket| {}).unwrap();
+    pin_buffers(&c, 64 * 1024);
     c.on("data", move |s: &Socket, chunk: &Bytes| {
         check_pattern(g.get(), chunk);
         g.set(g.get() + chunk.len());

@@ -714,7 +714,11 @@ fn n32_end_with_pending_writes_flushes_everything_before_fin() {
                 done.set(i + 1);
                 t2.log(format!("S:write-cb:{i}"));
             });
-            t.log(format!("S:write:{i}={ok}"));
+            // What write() promises, whatever the kernel took: `true` iff
+            // the queue is empty or below the high-water mark.
+            let queued = s.writable_length();
+            let promised = queued == 0 || queued < s.writable_high_water_mark();
+            t.log(format!("S:write:{i}={}", ok == promised));
         }
         let t2 = t.clone();
         s.end_cb(move |_: &Socket, e: Option<&Error>| {
@@ -758,12 +762,10 @@ fn n32_end_with_pending_writes_flushes_everything_before_fin() {
     });
     run_bounded(LIMIT * 6);
     let writes = trace.with_prefix("S:write:");
-    assert_eq!(writes.len(), 10);
-    // The first write may or may not fit in the kernel's buffer; each later
-    // one is queued behind at least 2 MB, above the 64 KiB high-water mark.
-    for (i, w) in writes.iter().enumerate().skip(1) {
-        assert_eq!(*w, format!("S:write:{i}=false"));
-    }
+    // How much the kernel takes at once is up to it (a cached window can
+    // take several MB): only the return value's promise is checked.
+    let expected: Vec<String> = (0..10).map(|i| format!("S:write:{i}=true")).collect();
+    assert_eq!(writes, expected);
     let cbs = trace.with_prefix("S:write-cb:");
     assert_eq!(
         cbs,

@@ -150,6 +150,9 @@ fn n39_bytes_written_counts_accepted_bytes_synchronously() {
     let server = tcp::create_server(ServerOptions::default(), move |srv: &Server, s: &Socket| {
         srv.close();
         assert_eq!(s.bytes_written(), 0);
+        // Pinned, so that most of the 10 MB stays queued whatever the
+        // kernel's defaults (a cached window can take several MB at once).
+        pin_buffers(s, 64 * 1024);
         s.write(vec![1u8; TOTAL]);
         t.log(format!(
             "S:written {} queued={}",
