@@ -943,3 +943,45 @@ fn n38_destroy_soon_sends_everything_then_closes() {
         [format!("S:end after {SIZE} bytes")]
     );
 }
+
+/// Issue 10, item 7, while connecting (Node 20, confirmed with a script):
+/// the first write, which waits for 'connect', gets
+/// `ERR_SOCKET_CLOSED_BEFORE_CONNECTION` either way; the later ones get
+/// `destroy_with`'s error, or the same `ERR_SOCKET_CLOSED_BEFORE_CONNECTION`
+/// after a plain `destroy()`.
+#[test]
+fn destroy_while_connecting_fails_later_writes_with_its_error() {
+    for with_error in [true, false] {
+        let trace = Trace::new();
+        let (server, port) = echo_server();
+        let c = tcp::connect(port, "127.0.0.1", |_: &Socket| {}).unwrap();
+        assert!(c.connecting());
+        for name in ["a", "b"] {
+            let t = trace.clone();
+            c.write_cb(name, move |_: &Socket, e: Option<&Error>| {
+                t.log(format!("cb {name} {}", e.map_or("ok", Error::code)))
+            });
+        }
+        let t = trace.clone();
+        c.on("error", move |_: &Socket, e: &Error| {
+            t.log(format!("error {}", e.code()))
+        });
+        if with_error {
+            c.destroy_with(Error::new(ErrorCode::ECONNABORTED, "boom"));
+        } else {
+            c.destroy();
+        }
+        server.close();
+        run_bounded(LIMIT);
+        let later = if with_error {
+            "cb b ECONNABORTED"
+        } else {
+            "cb b ERR_SOCKET_CLOSED_BEFORE_CONNECTION"
+        };
+        let mut expected = vec!["cb a ERR_SOCKET_CLOSED_BEFORE_CONNECTION", later];
+        if with_error {
+            expected.push("error ECONNABORTED");
+        }
+        assert_eq!(trace.entries(), expected, "with_error={with_error}");
+    }
+}

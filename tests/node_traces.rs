@@ -1603,6 +1603,43 @@ fn destroy_error_order() {
     });
 }
 
+/// Issue 10, item 7: destroy(err) with writes held by cork(): their
+/// callbacks get err itself, then 'error', then close(true).
+#[test]
+fn destroy_error_corked_writes() {
+    check("destroy_error_corked_writes", Total, |t| {
+        let server = tcp::create_server(ServerOptions::default(), |srv: &Server, s: &Socket| {
+            s.on("error", |_: &Socket, _: &Error| {});
+            srv.close();
+        });
+        let t2 = t.clone();
+        server.once("listening", move |srv: &Server| {
+            let t3 = t2.clone();
+            let c = tcp::connect(port_of(srv), "127.0.0.1", move |c: &Socket| {
+                c.cork();
+                for name in ["x", "y"] {
+                    let t4 = t3.clone();
+                    c.write_cb(name, move |_: &Socket, e| {
+                        t4.log(format!("C cb {name} {}", cb_result(e)))
+                    });
+                }
+                c.destroy_with(Error::new(ErrorCode::ECONNABORTED, "boom"));
+                t3.log("C destroyed");
+            })
+            .unwrap();
+            let t3 = t2.clone();
+            c.on("error", move |_: &Socket, e: &Error| {
+                t3.log(format!("C error {}", fmt_err(e)))
+            });
+            let t3 = t2.clone();
+            c.on("close", move |_: &Socket, h: bool| {
+                t3.log(format!("C close {h}"))
+            });
+        });
+        server.listen(0, "127.0.0.1").unwrap();
+    });
+}
+
 /// N67: reset_and_destroy(): the peer gets ECONNRESET, we close(false).
 #[test]
 fn reset_and_destroy() {

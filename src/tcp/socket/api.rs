@@ -149,6 +149,7 @@ impl Socket {
 
     /// [`destroy`](Socket::destroy) with an error: `'error'(err)` on the
     /// next tick, then `'close'(true)`. Only the first error is reported.
+    /// The callbacks of queued writes get `err` itself, as in Node.
     pub fn destroy_with(&self, err: Error) -> Socket {
         with(|c| destroy(c, self.key, Some(err)));
         *self

@@ -29,7 +29,7 @@ use crate::tcp::{ConnectionAttempt, SocketOptions, WriteData};
 use crate::text::{Encoding, TextDecoder};
 use crate::timer::user::TIMEOUT_MAX;
 use crate::timer::wheel::Wheel;
-use crate::write_queue::{WriteQueue, MAX_IOVECS};
+use crate::write_queue::{Discarded, WriteQueue, MAX_IOVECS};
 
 mod api;
 mod read_path;
@@ -502,8 +502,11 @@ pub(crate) fn destroy(c: &mut Core, key: Key, err: Option<Error>) {
     s.has_buffered = false;
     let stream = s.stream.take();
     let reset = s.pending_reset;
-    let mut failed: Vec<WriteCb> = s.queue.discard().into_iter().map(|(_, cb)| cb).collect();
-    failed.append(&mut s.end_cbs);
+    let writes = s.queue.discard();
+    let end_cbs = std::mem::take(&mut s.end_cbs);
+    // Node fails the callbacks of writes still in its stream's buffer with
+    // the destroy's error (ERR_STREAM_DESTROYED without one).
+    let buffered_err = err.clone();
     if let Some(e) = err {
         s.error_history.push(e.clone());
         s.had_error = true;
@@ -526,9 +529,21 @@ pub(crate) fn destroy(c: &mut Core, key: Key, err: Option<Error>) {
     } else {
         Error::destroyed("write")
     };
-    for cb in failed {
-        c.ticks
-            .push_back(Tick::WriteDone(key, cb, Some(write_err.clone())));
+    for (state, cb) in writes {
+        let result = match state {
+            Discarded::Started => Some(buffered_err.clone().unwrap_or_else(|| write_err.clone())),
+            // Node's first write waits for 'connect' outside the buffer:
+            // it always gets ERR_SOCKET_CLOSED_BEFORE_CONNECTION.
+            Discarded::Waiting { first: true } if was_connecting => Some(write_err.clone()),
+            Discarded::Waiting { .. } => {
+                Some(buffered_err.clone().unwrap_or_else(|| write_err.clone()))
+            }
+        };
+        c.ticks.push_back(Tick::WriteDone(key, cb, result));
+    }
+    for cb in end_cbs {
+        let e = buffered_err.clone().unwrap_or_else(|| write_err.clone());
+        c.ticks.push_back(Tick::WriteDone(key, cb, Some(e)));
     }
     if has_error {
         c.ticks.push_back(Tick::Socket(key, SocketTick::Error));

@@ -193,6 +193,7 @@ pub(super) fn write_to(c: &mut Core, key: Key, data: impl WriteData, cb: Option<
     let Core { sockets, wheel, .. } = c;
     let s = &mut sockets[key.index()];
     let len = data.as_slice().len();
+    let start = s.queue.accepted();
     let mut failure = None;
     if s.phase == Phase::Open && s.queue.is_empty() && s.writable_ready && s.corked == 0 && len > 0
     {
@@ -234,7 +235,7 @@ pub(super) fn write_to(c: &mut Core, key: Key, data: impl WriteData, cb: Option<
         return false;
     }
     if let Some(cb) = cb {
-        if let Err(cb) = s.queue.push_callback(cb) {
+        if let Err(cb) = s.queue.push_callback(start, cb) {
             c.ticks.push_back(Tick::WriteDone(key, cb, None));
         }
     }
