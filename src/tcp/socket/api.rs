@@ -140,8 +140,10 @@ impl Socket {
     }
 
     /// Closes the connection now. Queued writes are dropped (their
-    /// callbacks get `ERR_STREAM_DESTROYED`); `'close'(false)` follows on a
-    /// later turn. Idempotent; harmless on a stale handle.
+    /// callbacks get `ERR_STREAM_DESTROYED`, except a write the kernel has
+    /// partly taken: in flight for Node, its callback gets no error);
+    /// `'close'(false)` follows on a later turn. Idempotent; harmless on a
+    /// stale handle.
     pub fn destroy(&self) -> Socket {
         with(|c| destroy(c, self.key, None));
         *self

@@ -505,7 +505,8 @@ pub(crate) fn destroy(c: &mut Core, key: Key, err: Option<Error>) {
     let writes = s.queue.discard();
     let end_cbs = std::mem::take(&mut s.end_cbs);
     // Node fails the callbacks of writes still in its stream's buffer with
-    // the destroy's error (ERR_STREAM_DESTROYED without one).
+    // the destroy's error (ERR_STREAM_DESTROYED without one); the write in
+    // flight, which the kernel has partly taken, completes without one.
     let buffered_err = err.clone();
     if let Some(e) = err {
         s.error_history.push(e.clone());
@@ -531,7 +532,8 @@ pub(crate) fn destroy(c: &mut Core, key: Key, err: Option<Error>) {
     };
     for (state, cb) in writes {
         let result = match state {
-            Discarded::Started => Some(buffered_err.clone().unwrap_or_else(|| write_err.clone())),
+            // In flight for Node: it completes without an error.
+            Discarded::Started => None,
             // Node's first write waits for 'connect' outside the buffer:
             // it always gets ERR_SOCKET_CLOSED_BEFORE_CONNECTION.
             Discarded::Waiting { first: true } if was_connecting => Some(write_err.clone()),
