@@ -588,6 +588,82 @@ fn write_after_end() {
     });
 }
 
+/// Issue 10, item 9: allowHalfOpen false, we end first, then the peer: a
+/// write in our 'end' fails with EPIPE "This socket has been ended by the
+/// other party", not ERR_STREAM_WRITE_AFTER_END.
+#[test]
+fn write_after_peer_end_we_ended_first() {
+    check("write_after_peer_end_we_ended_first", PerActor, |t| {
+        one_connection(
+            t,
+            |_: &Trace, s: &Socket| {
+                s.on("error", |_: &Socket, _: &Error| {});
+                s.on("end", |s: &Socket| {
+                    let s = *s;
+                    nodenet::set_timeout(
+                        move || {
+                            s.end();
+                        },
+                        20,
+                    );
+                });
+            },
+            move |t2: &Trace, port: u16| {
+                let c = tcp::connect(port, "127.0.0.1", |c: &Socket| {
+                    c.end();
+                })
+                .unwrap();
+                let t3 = t2.clone();
+                c.on("end", move |c: &Socket| {
+                    t3.log(format!("C in-end {}", c.writable_ended()));
+                    let t4 = t3.clone();
+                    let r = c.write_cb("late", move |_: &Socket, e| {
+                        t4.log(format!("C write cb {}", cb_result(e)))
+                    });
+                    t3.log(format!("C write -> {r} {}", c.destroyed()));
+                });
+                trace_all(t2, "C", &c);
+            },
+        );
+    });
+}
+
+/// Issue 10, item 9: allowHalfOpen false, the peer ends first and we end
+/// automatically: a write in 'finish' fails with EPIPE, and so does one
+/// made once destroyed (in 'error'), not ERR_STREAM_DESTROYED.
+#[test]
+fn write_after_peer_end_auto_ended() {
+    check("write_after_peer_end_auto_ended", PerActor, |t| {
+        one_connection(
+            t,
+            |_: &Trace, s: &Socket| {
+                s.on("error", |_: &Socket, _: &Error| {});
+                s.end();
+            },
+            move |t2: &Trace, port: u16| {
+                let c = connect(port);
+                let t3 = t2.clone();
+                c.on("finish", move |c: &Socket| {
+                    let t4 = t3.clone();
+                    let r = c.write_cb("f", move |_: &Socket, e| {
+                        t4.log(format!("C finish write cb {}", cb_result(e)))
+                    });
+                    t3.log(format!("C finish write -> {r} {}", c.destroyed()));
+                });
+                let t3 = t2.clone();
+                c.once("error", move |c: &Socket, _: &Error| {
+                    let t4 = t3.clone();
+                    let r = c.write_cb("g", move |_: &Socket, e| {
+                        t4.log(format!("C destroyed write cb {}", cb_result(e)))
+                    });
+                    t3.log(format!("C destroyed write -> {r} {}", c.destroyed()));
+                });
+                trace_all(t2, "C", &c);
+            },
+        );
+    });
+}
+
 /// Write callbacks in write order, across connect; end(data, cb) before
 /// 'finish'.
 #[test]

@@ -85,8 +85,11 @@ impl Socket {
     /// asks the producer to wait for `'drain'`.
     ///
     /// After `end()` this fails the socket with `ERR_STREAM_WRITE_AFTER_END`
-    /// (`'error'`, then `'close'`); after `destroy()` it returns `false` and
-    /// does nothing. Bytes written before the connection is up are sent, in
+    /// (`'error'`, then `'close'`), or, once the peer's `'end'` was emitted
+    /// on a socket that is not half-open, with `EPIPE` "This socket has been
+    /// ended by the other party" (whoever ended first, as in Node); after
+    /// `destroy()` it returns `false` and does nothing (the callback gets
+    /// `ERR_STREAM_DESTROYED`, or that `EPIPE`). Bytes written before the connection is up are sent, in
     /// order, once it is.
     ///
     /// # Examples

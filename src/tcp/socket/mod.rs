@@ -231,7 +231,6 @@ pub(crate) struct SocketState {
     allow_half_open: bool,
     had_error: bool,
     refd: bool,
-    auto_ended: bool,
     pending_reset: bool,
     /// `destroy_soon()`: destroy once `'finish'` has been emitted.
     destroy_soon: bool,
@@ -295,7 +294,6 @@ impl SocketState {
             had_error: false,
             refd: true,
             need_drain: false,
-            auto_ended: false,
             pending_reset: false,
             timeout_parked: false,
             in_pending_reads: false,
@@ -793,7 +791,6 @@ pub(crate) fn run_tick(key: Key, tick: SocketTick) {
         SocketTick::AutoEnd => with(|c| {
             if let Some(s) = sock(c, key) {
                 if s.writable && !s.destroyed {
-                    s.auto_ended = true;
                     end_socket(c, key, None);
                 }
             }

@@ -161,6 +161,18 @@ pub(super) fn write_to(c: &mut Core, key: Key, data: impl WriteData, cb: Option<
         }
         return false;
     };
+    if s.end_emitted && !s.allow_half_open && (s.ending || s.shutdown) {
+        // Node's writeAfterFIN: once the peer's 'end' was emitted on a
+        // socket that is not half-open, a write after our side ended
+        // (whoever ended first, and even once destroyed) fails with EPIPE.
+        let err = Error::ended_by_peer();
+        if let Some(cb) = cb {
+            c.ticks
+                .push_back(Tick::WriteDone(key, cb, Some(err.clone())));
+        }
+        destroy(c, key, Some(err));
+        return false;
+    }
     if s.destroyed {
         if let Some(cb) = cb {
             c.ticks
@@ -172,8 +184,6 @@ pub(super) fn write_to(c: &mut Core, key: Key, data: impl WriteData, cb: Option<
         let fresh = s.phase == Phase::Fresh;
         let err = if fresh {
             Error::new(ErrorCode::ErrSocketClosed, "Socket is closed")
-        } else if s.auto_ended {
-            Error::ended_by_peer()
         } else {
             Error::write_after_end()
         };
