@@ -84,13 +84,19 @@ impl ChunkQueue {
         }
     }
 
-    /// Fills `out` with the chunks in order; returns how many.
-    pub(crate) fn slices<'a>(&'a self, out: &mut [IoSlice<'a>]) -> usize {
+    /// Fills `out` with the chunks in order, up to `max` bytes (the last
+    /// one cut there); returns how many.
+    pub(crate) fn slices<'a>(&'a self, out: &mut [IoSlice<'a>], mut max: usize) -> usize {
         let tail = (!self.tail.is_empty()).then_some(&self.tail[..]);
         let all = self.chunks.iter().map(|c| &c[..]).chain(tail);
         let mut n = 0;
         for (slot, chunk) in out.iter_mut().zip(all) {
-            *slot = IoSlice::new(chunk);
+            if max == 0 {
+                break;
+            }
+            let take = chunk.len().min(max);
+            *slot = IoSlice::new(&chunk[..take]);
+            max -= take;
             n += 1;
         }
         n
@@ -127,7 +133,7 @@ mod tests {
 
     fn contents(q: &ChunkQueue) -> Vec<u8> {
         let mut slices = [IoSlice::new(&[]); 64];
-        let n = q.slices(&mut slices);
+        let n = q.slices(&mut slices, usize::MAX);
         slices[..n].iter().flat_map(|s| s.iter().copied()).collect()
     }
 

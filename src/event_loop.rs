@@ -631,7 +631,10 @@ pub(crate) fn run_loop(
     mut done: impl FnMut() -> bool,
 ) -> Result<bool, Error> {
     let _guard = RunGuard::enter()?;
-    let until = limit.map(|d| with(|c| c.update_now()) + d.as_millis() as u64);
+    let until = limit.map(|d| {
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        with(|c| c.update_now()).saturating_add(ms)
+    });
     loop {
         if done() {
             return Ok(true);

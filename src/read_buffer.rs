@@ -83,8 +83,12 @@ mod tests {
     fn reads_land_as_chunks_with_exactly_the_bytes_sent() {
         let (mut tx, rx) = pair();
         let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
-        tx.write_all(&data).unwrap();
-        drop(tx);
+        // From a thread: 200 KB need not fit in the kernel's buffers.
+        let sent = data.clone();
+        let writer = std::thread::spawn(move || {
+            tx.write_all(&sent).unwrap();
+            drop(tx);
+        });
         let mut buf = ReadBuffer::default();
         let sock = socket2::SockRef::from(&rx);
         let mut got = Vec::new();
@@ -104,6 +108,7 @@ mod tests {
                 chunks.remove(0);
             }
         }
+        writer.join().unwrap();
         assert_eq!(got, data);
         // Chunks kept alive still hold what was read into them.
         let tail: Vec<u8> = chunks.concat();

@@ -21,6 +21,17 @@ use crate::chunk_queue::ChunkQueue;
 #[doc(hidden)]
 pub const MAX_IOVECS: usize = 64;
 
+/// What had become of a write whose callback [`WriteQueue::discard`] hands
+/// back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Discarded {
+    /// The kernel had taken some (or all) of its bytes.
+    Started,
+    /// None of its bytes had reached the kernel; `first`: it is the
+    /// stream's very first write.
+    Waiting { first: bool },
+}
+
 /// A socket's pending output: chunks in order, and callbacks by position.
 ///
 /// `VecDeque` rather than an inline `SmallVec`: pops from the front are O(1)
@@ -40,7 +51,12 @@ pub struct WriteQueue<C> {
     /// Bytes ever handed to the kernel.
     flushed: u64,
     chunks: ChunkQueue,
-    callbacks: VecDeque<(u64, C)>,
+    /// Each waiting callback with the stream positions its write starts
+    /// and ends at.
+    callbacks: VecDeque<(u64, u64, C)>,
+    /// While corked: the stream position past which bytes are held
+    /// (`u64::MAX`: nothing is held).
+    hold_from: u64,
 }
 
 impl<C> Default for WriteQueue<C> {
@@ -51,6 +67,7 @@ impl<C> Default for WriteQueue<C> {
             accepted: 0,
             flushed: 0,
             callbacks: VecDeque::new(),
+            hold_from: u64::MAX,
         }
     }
 }
@@ -95,25 +112,49 @@ impl<C> WriteQueue<C> {
         self.chunks.push(chunk);
     }
 
-    /// Ties `cb` to the end of everything accepted so far. If those bytes
-    /// are all flushed already, the callback is handed back (`Err`) for the
-    /// caller to complete on a later turn.
-    pub(crate) fn push_callback(&mut self, cb: C) -> Result<(), C> {
+    /// Ties `cb` to the end of everything accepted so far, for a write
+    /// that began at stream position `start` (`accepted()` before it). If
+    /// those bytes are all flushed already, the callback is handed back
+    /// (`Err`) for the caller to complete on a later turn.
+    pub(crate) fn push_callback(&mut self, start: u64, cb: C) -> Result<(), C> {
         if self.accepted <= self.flushed {
             return Err(cb);
         }
-        self.callbacks.push_back((self.accepted, cb));
+        self.callbacks.push_back((start, self.accepted, cb));
         Ok(())
     }
 
-    /// Fills `out` with the queued chunks in order; returns how many.
-    pub fn slices<'a>(&'a self, out: &mut [IoSlice<'a>]) -> usize {
-        self.chunks.slices(out)
+    /// Holds every byte accepted from now on (`cork()`): the flush stops
+    /// at the current end of the stream until [`release`](Self::release).
+    /// Bytes queued before stay sendable, as writes Node had already
+    /// handed to its handle go on while corked.
+    pub(crate) fn hold(&mut self) {
+        self.hold_from = self.accepted;
     }
 
-    /// The first queued chunk, for a single `write` when it is the only one.
+    /// Ends a [`hold`](Self::hold) (`uncork()`, `end()`).
+    pub(crate) fn release(&mut self) {
+        self.hold_from = u64::MAX;
+    }
+
+    /// Queued bytes that may go to the kernel now: all of them unless
+    /// held.
+    pub fn sendable(&self) -> usize {
+        let room = self.hold_from.saturating_sub(self.flushed);
+        usize::try_from(room).map_or(self.queued, |room| room.min(self.queued))
+    }
+
+    /// Fills `out` with the sendable bytes' chunks in order (the last one
+    /// cut where a hold starts); returns how many.
+    pub fn slices<'a>(&'a self, out: &mut [IoSlice<'a>]) -> usize {
+        self.chunks.slices(out, self.sendable())
+    }
+
+    /// The sendable part of the first queued chunk, for a single `write`
+    /// when it is the only one.
     pub(crate) fn front(&self) -> Option<&[u8]> {
-        self.chunks.front()
+        let room = self.sendable();
+        self.chunks.front().map(|c| &c[..c.len().min(room)])
     }
 
     /// How many chunks are queued.
@@ -133,17 +174,35 @@ impl<C> WriteQueue<C> {
     /// The next callback whose bytes have all reached the kernel.
     pub(crate) fn pop_completed(&mut self) -> Option<C> {
         match self.callbacks.front() {
-            Some((pos, _)) if *pos <= self.flushed => self.callbacks.pop_front().map(|(_, cb)| cb),
+            Some((_, end, _)) if *end <= self.flushed => {
+                self.callbacks.pop_front().map(|(_, _, cb)| cb)
+            }
             _ => None,
         }
     }
 
     /// Drops every queued byte and hands back every waiting callback, in
-    /// order (the socket is being destroyed).
-    pub(crate) fn discard(&mut self) -> VecDeque<(u64, C)> {
+    /// order (the socket is being destroyed), each with where its write
+    /// began relative to what the kernel took: `Started` if it took some
+    /// of its bytes (for Node that write was in flight: its callback
+    /// reports success), `Waiting` otherwise (still in the stream's buffer:
+    /// it gets the error).
+    pub(crate) fn discard(&mut self) -> Vec<(Discarded, C)> {
         self.chunks.clear();
         self.queued = 0;
+        self.hold_from = u64::MAX;
+        let flushed = self.flushed;
         std::mem::take(&mut self.callbacks)
+            .into_iter()
+            .map(|(start, _, cb)| {
+                let state = if start < flushed {
+                    Discarded::Started
+                } else {
+                    Discarded::Waiting { first: start == 0 }
+                };
+                (state, cb)
+            })
+            .collect()
     }
 }
 
@@ -176,10 +235,12 @@ mod tests {
     #[test]
     fn partial_flushes_keep_order_and_complete_callbacks_by_position() {
         let mut q = WriteQueue::default();
+        let at = q.accepted();
         q.push(Bytes::from_static(b"hello "));
-        q.push_callback(1).unwrap();
+        q.push_callback(at, 1).unwrap();
+        let at = q.accepted();
         q.push(Bytes::from_static(b"world"));
-        q.push_callback(2).unwrap();
+        q.push_callback(at, 2).unwrap();
         assert_eq!(q.len(), 11);
         let mut sent = Vec::new();
 
@@ -199,7 +260,7 @@ mod tests {
     fn callback_after_inline_write_is_handed_back() {
         let mut q: WriteQueue<u32> = WriteQueue::default();
         q.note_written_inline(10);
-        assert_eq!(q.push_callback(7), Err(7));
+        assert_eq!(q.push_callback(0, 7), Err(7));
         assert!(!q.has_callbacks());
     }
 
@@ -207,8 +268,9 @@ mod tests {
     fn callback_of_an_empty_write_waits_for_earlier_bytes() {
         let mut q = WriteQueue::default();
         q.push(Bytes::from_static(b"abc"));
+        let at = q.accepted();
         q.push(Bytes::new());
-        q.push_callback(9).unwrap();
+        q.push_callback(at, 9).unwrap();
         assert_eq!(q.chunk_count(), 1);
         let mut sent = Vec::new();
         flush(&mut q, 2, &mut sent);
@@ -224,8 +286,9 @@ mod tests {
         for i in 0..200u32 {
             let chunk = Bytes::from(vec![(i % 251) as u8; 3]);
             expect.extend_from_slice(&chunk);
+            let at = q.accepted();
             q.push(chunk);
-            q.push_callback(i).unwrap();
+            q.push_callback(at, i).unwrap();
         }
         let mut sent = Vec::new();
         let mut done = Vec::new();
@@ -238,14 +301,75 @@ mod tests {
     }
 
     #[test]
+    fn a_hold_keeps_later_bytes_back_until_released() {
+        let mut q = WriteQueue::default();
+        let mut sent = Vec::new();
+        let at = q.accepted();
+        q.push(Bytes::from_static(b"abc"));
+        q.push_callback(at, 1).unwrap();
+        q.hold();
+        let at = q.accepted();
+        q.push(Bytes::from_static(b"def"));
+        q.push_callback(at, 2).unwrap();
+        assert_eq!(q.sendable(), 3);
+        assert_eq!(q.front().unwrap(), b"abc");
+        assert_eq!(flush(&mut q, 2, &mut sent), 2);
+        assert_eq!(
+            flush(&mut q, 100, &mut sent),
+            1,
+            "stops where the hold starts"
+        );
+        assert_eq!(flush(&mut q, 100, &mut sent), 0);
+        assert_eq!(sent, b"abc");
+        assert_eq!(q.pop_completed(), Some(1));
+        assert_eq!(q.pop_completed(), None);
+        assert_eq!(q.len(), 3);
+        q.release();
+        assert_eq!(q.sendable(), 3);
+        assert_eq!(flush(&mut q, 100, &mut sent), 3);
+        assert_eq!(sent, b"abcdef");
+        assert_eq!(q.pop_completed(), Some(2));
+    }
+
+    #[test]
     fn discard_hands_back_waiting_callbacks_in_order() {
         let mut q = WriteQueue::default();
+        let at = q.accepted();
         q.push(Bytes::from_static(b"x"));
-        q.push_callback(1).unwrap();
+        q.push_callback(at, 1).unwrap();
+        let at = q.accepted();
         q.push(Bytes::from_static(b"y"));
-        q.push_callback(2).unwrap();
+        q.push_callback(at, 2).unwrap();
         let cbs: Vec<u32> = q.discard().into_iter().map(|(_, c)| c).collect();
         assert_eq!(cbs, [1, 2]);
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn discard_tells_started_writes_from_waiting_ones() {
+        let mut q = WriteQueue::default();
+        let mut sent = Vec::new();
+        for (i, chunk) in [&b"done"[..], b"partly", b"unsent"].into_iter().enumerate() {
+            let at = q.accepted();
+            q.push(Bytes::copy_from_slice(chunk));
+            q.push_callback(at, i as u32).unwrap();
+        }
+        flush(&mut q, 6, &mut sent);
+        let first = Discarded::Waiting { first: true };
+        let waiting = Discarded::Waiting { first: false };
+        assert_eq!(
+            q.discard(),
+            [
+                (Discarded::Started, 0),
+                (Discarded::Started, 1),
+                (waiting, 2)
+            ]
+        );
+        let mut fresh = WriteQueue::default();
+        fresh.push(Bytes::from_static(b"a"));
+        fresh.push_callback(0, 7).unwrap();
+        fresh.push(Bytes::from_static(b"b"));
+        fresh.push_callback(1, 8).unwrap();
+        assert_eq!(fresh.discard(), [(first, 7), (waiting, 8)]);
     }
 }

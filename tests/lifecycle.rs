@@ -714,7 +714,11 @@ fn n32_end_with_pending_writes_flushes_everything_before_fin() {
                 done.set(i + 1);
                 t2.log(format!("S:write-cb:{i}"));
             });
-            t.log(format!("S:write:{i}={ok}"));
+            // What write() promises, whatever the kernel took: `true` iff
+            // the queue is empty or below the high-water mark.
+            let queued = s.writable_length();
+            let promised = queued == 0 || queued < s.writable_high_water_mark();
+            t.log(format!("S:write:{i}={}", ok == promised));
         }
         let t2 = t.clone();
         s.end_cb(move |_: &Socket, e: Option<&Error>| {
@@ -758,12 +762,10 @@ fn n32_end_with_pending_writes_flushes_everything_before_fin() {
     });
     run_bounded(LIMIT * 6);
     let writes = trace.with_prefix("S:write:");
-    assert_eq!(writes.len(), 10);
-    // The first write may or may not fit in the kernel's buffer; each later
-    // one is queued behind at least 2 MB, above the 64 KiB high-water mark.
-    for (i, w) in writes.iter().enumerate().skip(1) {
-        assert_eq!(*w, format!("S:write:{i}=false"));
-    }
+    // How much the kernel takes at once is up to it (a cached window can
+    // take several MB): only the return value's promise is checked.
+    let expected: Vec<String> = (0..10).map(|i| format!("S:write:{i}=true")).collect();
+    assert_eq!(writes, expected);
     let cbs = trace.with_prefix("S:write-cb:");
     assert_eq!(
         cbs,
@@ -940,4 +942,119 @@ fn n38_destroy_soon_sends_everything_then_closes() {
         trace.with_prefix("S:"),
         [format!("S:end after {SIZE} bytes")]
     );
+}
+
+/// Issue 10, item 8 (and 7): what `destroy` / `destroy_with(err)` tell the
+/// callbacks of writes still queued. Node 20 (confirmed with a script on
+/// 127.0.0.1: a 16 MiB write to a peer that does not read, then 'x' and
+/// 'y', then `destroy(err)`): the 16 MiB write, which the kernel has
+/// partly taken, is in flight and its callback gets no error; 'x' and 'y',
+/// still in the stream's buffer, get `err` itself (`destroy()` without an
+/// error: `ERR_STREAM_DESTROYED`). (Node calls them after `'error'`;
+/// nodenet before it.)
+#[test]
+fn destroy_fails_waiting_writes_with_its_error_and_completes_the_started_one() {
+    for with_error in [true, false] {
+        let trace = Trace::new();
+        let server = tcp::create_server(
+            ServerOptions {
+                pause_on_connect: true,
+                ..Default::default()
+            },
+            |srv: &Server, s: &Socket| {
+                s.on("error", |_: &Socket, _: &Error| {});
+                srv.close();
+            },
+        );
+        let port = listen_local(server);
+        let t = trace.clone();
+        let c = tcp::connect(port, "127.0.0.1", move |s: &Socket| {
+            // A pinned send buffer: the kernel takes some of the 16 MiB
+            // write, never all of it.
+            pin_buffers(s, 64 * 1024);
+            for (name, data) in [
+                ("big", vec![b'z'; 16 << 20]),
+                ("x", b"x".to_vec()),
+                ("y", b"y".to_vec()),
+            ] {
+                let t = t.clone();
+                s.write_cb(data, move |_: &Socket, e: Option<&Error>| {
+                    t.log(format!("cb {name} {}", e.map_or("ok", Error::code)))
+                });
+            }
+            let (s, t) = (*s, t.clone());
+            nodenet::set_timeout(
+                move || {
+                    t.log(format!("queued {}", s.writable_length() > 0));
+                    if with_error {
+                        s.destroy_with(Error::new(ErrorCode::ECONNABORTED, "boom"));
+                    } else {
+                        s.destroy();
+                    }
+                },
+                100,
+            );
+        })
+        .unwrap();
+        let t = trace.clone();
+        c.on("error", move |_: &Socket, e: &Error| {
+            t.log(format!("error {} {}", e.code(), e.message()))
+        });
+        let t = trace.clone();
+        c.on("close", move |_: &Socket, h: bool| {
+            t.log(format!("close {h}"))
+        });
+        run_bounded(LIMIT);
+        let mut expected = vec!["queued true", "cb big ok"];
+        if with_error {
+            expected.extend(["cb x ECONNABORTED", "cb y ECONNABORTED"]);
+            expected.extend(["error ECONNABORTED boom", "close true"]);
+        } else {
+            expected.extend(["cb x ERR_STREAM_DESTROYED", "cb y ERR_STREAM_DESTROYED"]);
+            expected.push("close false");
+        }
+        assert_eq!(trace.entries(), expected, "with_error={with_error}");
+    }
+}
+
+/// Issue 10, item 7, while connecting (Node 20, confirmed with a script):
+/// the first write, which waits for 'connect', gets
+/// `ERR_SOCKET_CLOSED_BEFORE_CONNECTION` either way; the later ones get
+/// `destroy_with`'s error, or the same `ERR_SOCKET_CLOSED_BEFORE_CONNECTION`
+/// after a plain `destroy()`.
+#[test]
+fn destroy_while_connecting_fails_later_writes_with_its_error() {
+    for with_error in [true, false] {
+        let trace = Trace::new();
+        let (server, port) = echo_server();
+        let c = tcp::connect(port, "127.0.0.1", |_: &Socket| {}).unwrap();
+        assert!(c.connecting());
+        for name in ["a", "b"] {
+            let t = trace.clone();
+            c.write_cb(name, move |_: &Socket, e: Option<&Error>| {
+                t.log(format!("cb {name} {}", e.map_or("ok", Error::code)))
+            });
+        }
+        let t = trace.clone();
+        c.on("error", move |_: &Socket, e: &Error| {
+            t.log(format!("error {}", e.code()))
+        });
+        if with_error {
+            c.destroy_with(Error::new(ErrorCode::ECONNABORTED, "boom"));
+        } else {
+            c.destroy();
+        }
+        server.close();
+        run_bounded(LIMIT);
+        let later = if with_error {
+            "cb b ECONNABORTED"
+        } else {
+            "cb b ERR_SOCKET_CLOSED_BEFORE_CONNECTION"
+        };
+        let mut expected = vec!["cb a ERR_SOCKET_CLOSED_BEFORE_CONNECTION", later];
+        if with_error {
+            expected.push("error ECONNABORTED");
+        }
+        assert_eq!(trace.entries(), expected, "with_error={with_error}");
+    }
 }

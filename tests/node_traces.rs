@@ -588,6 +588,82 @@ fn write_after_end() {
     });
 }
 
+/// Issue 10, item 9: allowHalfOpen false, we end first, then the peer: a
+/// write in our 'end' fails with EPIPE "This socket has been ended by the
+/// other party", not ERR_STREAM_WRITE_AFTER_END.
+#[test]
+fn write_after_peer_end_we_ended_first() {
+    check("write_after_peer_end_we_ended_first", PerActor, |t| {
+        one_connection(
+            t,
+            |_: &Trace, s: &Socket| {
+                s.on("error", |_: &Socket, _: &Error| {});
+                s.on("end", |s: &Socket| {
+                    let s = *s;
+                    nodenet::set_timeout(
+                        move || {
+                            s.end();
+                        },
+                        20,
+                    );
+                });
+            },
+            move |t2: &Trace, port: u16| {
+                let c = tcp::connect(port, "127.0.0.1", |c: &Socket| {
+                    c.end();
+                })
+                .unwrap();
+                let t3 = t2.clone();
+                c.on("end", move |c: &Socket| {
+                    t3.log(format!("C in-end {}", c.writable_ended()));
+                    let t4 = t3.clone();
+                    let r = c.write_cb("late", move |_: &Socket, e| {
+                        t4.log(format!("C write cb {}", cb_result(e)))
+                    });
+                    t3.log(format!("C write -> {r} {}", c.destroyed()));
+                });
+                trace_all(t2, "C", &c);
+            },
+        );
+    });
+}
+
+/// Issue 10, item 9: allowHalfOpen false, the peer ends first and we end
+/// automatically: a write in 'finish' fails with EPIPE, and so does one
+/// made once destroyed (in 'error'), not ERR_STREAM_DESTROYED.
+#[test]
+fn write_after_peer_end_auto_ended() {
+    check("write_after_peer_end_auto_ended", PerActor, |t| {
+        one_connection(
+            t,
+            |_: &Trace, s: &Socket| {
+                s.on("error", |_: &Socket, _: &Error| {});
+                s.end();
+            },
+            move |t2: &Trace, port: u16| {
+                let c = connect(port);
+                let t3 = t2.clone();
+                c.on("finish", move |c: &Socket| {
+                    let t4 = t3.clone();
+                    let r = c.write_cb("f", move |_: &Socket, e| {
+                        t4.log(format!("C finish write cb {}", cb_result(e)))
+                    });
+                    t3.log(format!("C finish write -> {r} {}", c.destroyed()));
+                });
+                let t3 = t2.clone();
+                c.once("error", move |c: &Socket, _: &Error| {
+                    let t4 = t3.clone();
+                    let r = c.write_cb("g", move |_: &Socket, e| {
+                        t4.log(format!("C destroyed write cb {}", cb_result(e)))
+                    });
+                    t3.log(format!("C destroyed write -> {r} {}", c.destroyed()));
+                });
+                trace_all(t2, "C", &c);
+            },
+        );
+    });
+}
+
 /// Write callbacks in write order, across connect; end(data, cb) before
 /// 'finish'.
 #[test]
@@ -702,22 +778,34 @@ fn drain_while_connecting() {
     });
 }
 
-/// N29/N44: a connected 4 MiB write to a client that holds off reading:
-/// false, then one 'drain' (before the write's callback), then true.
+/// N29/N44: connected 256 KiB writes to a client that holds off reading,
+/// until one is false (how many that takes is up to the kernel, so it is
+/// not logged), then one 'drain' (before the last write's callback), then
+/// true.
 #[test]
 fn drain_connected() {
-    const SIZE: usize = 4 << 20;
+    const CHUNK: usize = 256 * 1024;
     check("drain_connected", PerActor, |t| {
         let t2 = t.clone();
         let options = ServerOptions {
             high_water_mark: Some(16384),
             ..Default::default()
         };
+        let sent = Rc::new(Cell::new(0usize));
+        let sent2 = sent.clone();
         let server = tcp::create_server(options, move |srv: &Server, s: &Socket| {
-            let t3 = t2.clone();
-            let r = s.write_cb(vec![b'x'; SIZE], move |_: &Socket, e| {
-                t3.log(format!("S write cb {}", cb_result(e)))
-            });
+            let writes = Rc::new(Cell::new(0));
+            let mut r = true;
+            while r && writes.get() < 4096 {
+                writes.set(writes.get() + 1);
+                sent2.set(sent2.get() + CHUNK);
+                let (t3, n, writes) = (t2.clone(), writes.get(), writes.clone());
+                r = s.write_cb(vec![b'x'; CHUNK], move |_: &Socket, e| {
+                    if n == writes.get() {
+                        t3.log(format!("S write cb {}", cb_result(e)))
+                    }
+                });
+            }
             t2.log(format!(
                 "S write -> {r} {} {}",
                 s.writable_need_drain(),
@@ -763,8 +851,9 @@ fn drain_connected() {
                 tot.set(tot.get() + d.len())
             });
             let t3 = t2.clone();
+            let sent = sent.clone();
             c.on("end", move |_: &Socket| {
-                t3.log(format!("C end {}", total.get()))
+                t3.log(format!("C end {}", total.get() == sent.get() + 1))
             });
             let t3 = t2.clone();
             c.on("close", move |_: &Socket, h: bool| {
@@ -1580,6 +1669,43 @@ fn destroy_error_order() {
                     .errored()
                     .is_some_and(|x| x.code() == e.code() && x.message() == e.message());
                 t3.log(format!("C error {} {} {same}", fmt_err(e), c.destroyed()))
+            });
+            let t3 = t2.clone();
+            c.on("close", move |_: &Socket, h: bool| {
+                t3.log(format!("C close {h}"))
+            });
+        });
+        server.listen(0, "127.0.0.1").unwrap();
+    });
+}
+
+/// Issue 10, item 7: destroy(err) with writes held by cork(): their
+/// callbacks get err itself, then 'error', then close(true).
+#[test]
+fn destroy_error_corked_writes() {
+    check("destroy_error_corked_writes", Total, |t| {
+        let server = tcp::create_server(ServerOptions::default(), |srv: &Server, s: &Socket| {
+            s.on("error", |_: &Socket, _: &Error| {});
+            srv.close();
+        });
+        let t2 = t.clone();
+        server.once("listening", move |srv: &Server| {
+            let t3 = t2.clone();
+            let c = tcp::connect(port_of(srv), "127.0.0.1", move |c: &Socket| {
+                c.cork();
+                for name in ["x", "y"] {
+                    let t4 = t3.clone();
+                    c.write_cb(name, move |_: &Socket, e| {
+                        t4.log(format!("C cb {name} {}", cb_result(e)))
+                    });
+                }
+                c.destroy_with(Error::new(ErrorCode::ECONNABORTED, "boom"));
+                t3.log("C destroyed");
+            })
+            .unwrap();
+            let t3 = t2.clone();
+            c.on("error", move |_: &Socket, e: &Error| {
+                t3.log(format!("C error {}", fmt_err(e)))
             });
             let t3 = t2.clone();
             c.on("close", move |_: &Socket, h: bool| {

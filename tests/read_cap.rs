@@ -17,8 +17,9 @@ use nodenet::{tcp, Bytes, Error, Server, ServerOptions, Socket};
 use util::*;
 
 const CAP: usize = 8 * 1024;
-/// Per client: well inside loopback's initial receive window, so all of it
-/// is in the server's kernel buffer once the client's write returns.
+/// Per client: well inside the buffers pinned on both ends (64 KiB each,
+/// whatever the kernel's defaults), so the client's write returns while the
+/// server reads nothing, and then all of it reaches the server's buffer.
 const EACH: usize = 32 * 1024;
 
 #[test]
@@ -36,6 +37,7 @@ fn a_socket_over_the_cap_waits_behind_the_others() {
     let (socks, log, ends) = (sockets.clone(), chunks.clone(), ended.clone());
     let server = tcp::create_server(options, move |_: &Server, s: &Socket| {
         let id = socks.borrow().len();
+        pin_buffers(s, 64 * 1024);
         socks.borrow_mut().push(*s);
         let log = log.clone();
         let ends = ends.clone();
@@ -56,6 +58,9 @@ fn a_socket_over_the_cap_waits_behind_the_others() {
             let (written, wake) = (written.clone(), wake.clone());
             std::thread::spawn(move || {
                 let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+                socket2::SockRef::from(&c)
+                    .set_send_buffer_size(64 * 1024)
+                    .expect("SO_SNDBUF");
                 c.write_all(&vec![i; EACH]).expect("write");
                 c.shutdown(Shutdown::Write).expect("shutdown");
                 written.fetch_add(1, Ordering::SeqCst);

@@ -557,6 +557,9 @@ fn kn_sock_async_handler_waits_for_drain() {
         kn_sock::start_async_tcp_server(
             0,
             move |_: &Bytes, _: SocketAddr, writer: &Socket| {
+                // A pinned send buffer keeps most of the reply queued (so
+                // write() is false) whatever the kernel's defaults.
+                pin_buffers(writer, 64 * 1024);
                 kn_sock::write_and_drain(writer, reply.clone());
                 p.lock().unwrap().push(writer.is_paused());
             },

@@ -150,6 +150,9 @@ fn n39_bytes_written_counts_accepted_bytes_synchronously() {
     let server = tcp::create_server(ServerOptions::default(), move |srv: &Server, s: &Socket| {
         srv.close();
         assert_eq!(s.bytes_written(), 0);
+        // Pinned, so that most of the 10 MB stays queued whatever the
+        // kernel's defaults (a cached window can take several MB at once).
+        pin_buffers(s, 64 * 1024);
         s.write(vec![1u8; TOTAL]);
         t.log(format!(
             "S:written {} queued={}",
@@ -989,5 +992,33 @@ fn separate_high_water_marks_and_keep_alive_probes() {
         s.set_keep_alive_probes(true, 5000, 1000, 3).end();
         server.close();
     });
+    run_bounded(LIMIT);
+}
+
+/// `raw_fd()`: `None` before the first attempt and once destroyed; while
+/// connected, the connection's own descriptor, so socket options set
+/// through it apply to the connection (the tests pin `SO_SNDBUF` and
+/// `SO_RCVBUF` that way).
+#[test]
+fn raw_fd_is_the_connections_descriptor_while_it_has_one() {
+    let (server, port) = echo_server();
+    let fresh = Socket::new(SocketOptions::default());
+    assert_eq!(fresh.raw_fd(), None);
+    fresh.destroy();
+    let connected = Rc::new(Cell::new(false));
+    let cn = connected.clone();
+    let c = tcp::connect(port, "127.0.0.1", move |_: &Socket| cn.set(true)).unwrap();
+    run_until(LIMIT, || connected.get());
+    let local = with_sock(&c, |s| s.local_addr().unwrap().as_socket().unwrap()).unwrap();
+    assert_eq!(Some(local.port()), c.local_port());
+    pin_buffers(&c, 8192);
+    let snd = with_sock(&c, |s| s.send_buffer_size().unwrap()).unwrap();
+    let rcv = with_sock(&c, |s| s.recv_buffer_size().unwrap()).unwrap();
+    // Linux reports twice the value set (its bookkeeping share).
+    assert!((8192..=16384).contains(&snd), "{snd}");
+    assert!((8192..=16384).contains(&rcv), "{rcv}");
+    c.destroy();
+    assert_eq!(c.raw_fd(), None);
+    server.close();
     run_bounded(LIMIT);
 }

@@ -559,3 +559,77 @@ fn run_inside_a_callback_is_refused() {
     let err = result.borrow_mut().take().unwrap().unwrap_err();
     assert_eq!(err.code(), "ERR_INVALID_ARG_VALUE");
 }
+
+/// Issue 10, item 2: a delay above Node's `TIMEOUT_MAX` (2^31 - 1 ms, about
+/// 24.8 days) is clamped to it, for every timer and timeout: `u64::MAX`
+/// means "practically never", neither an overflow (a panic in a debug
+/// build) nor a wrapped deadline that fires at once (release). Node clamps
+/// user timers to 1 ms instead (COMPAT.md, deliberate differences).
+/// Keep-alive delays are clamped to the kernel's largest (32767 s).
+#[test]
+fn huge_delays_are_clamped_not_overflowed() {
+    // The loop's clock must be well past 0 for `now + huge` to overflow.
+    let (server, port) = echo_server();
+    let connected = Rc::new(Cell::new(0));
+    let cn = connected.clone();
+    let c = tcp::connect(port, "127.0.0.1", move |_: &Socket| cn.set(cn.get() + 1)).unwrap();
+    let cn = connected.clone();
+    let c2 = tcp::create_connection(ConnectOptions {
+        port,
+        host: "127.0.0.1".into(),
+        timeout: Some(u64::MAX),
+        ..Default::default()
+    })
+    .unwrap();
+    c2.once("connect", move |_: &Socket| cn.set(cn.get() + 1));
+    let warm = flag_after(700);
+    run_until(LIMIT, || warm.get() && connected.get() == 2);
+
+    let fired = Trace::new();
+    let f = fired.clone();
+    let once = set_timeout(move || f.log("set_timeout"), u64::MAX);
+    assert!(once.is_pending() && once.has_ref());
+    let f = fired.clone();
+    let every = set_interval(move || f.log("set_interval"), u64::MAX);
+    assert!(every.is_pending() && every.has_ref());
+    let f = fired.clone();
+    c.set_timeout(u64::MAX)
+        .on("timeout", move |_: &Socket| f.log("socket timeout"));
+    // Whole seconds, at most TIMEOUT_MAX.
+    let max = Some(Duration::from_secs(2_147_483));
+    assert_eq!(c.timeout(), max);
+    assert_eq!(c2.timeout(), max);
+    let f = fired.clone();
+    c2.set_timeout_cb(u64::MAX, move |_: &Socket| f.log("connect option timeout"));
+    assert_eq!(c2.timeout(), max);
+    c.set_keep_alive(true, u64::MAX);
+    c2.set_keep_alive_probes(true, u64::MAX, u64::MAX, 3);
+    let idle = Duration::from_secs(32767);
+    assert_eq!(with_sock(&c, |s| s.keepalive_time().unwrap()), Some(idle));
+    assert_eq!(with_sock(&c2, |s| s.keepalive_time().unwrap()), Some(idle));
+    assert_eq!(
+        with_sock(&c2, |s| s.keepalive_interval().unwrap()),
+        Some(idle)
+    );
+    // Activity re-stamps the socket timeout (no overflow there either).
+    assert!(c.write("ping"));
+
+    // The timers keep the loop alive: this runs the whole 600 ms, past a
+    // wheel tick and past a wrapped deadline's "at once".
+    nodenet::run_for(Duration::from_millis(600)).unwrap();
+    assert!(fired.entries().is_empty(), "{:?}", fired.entries());
+    assert!(once.is_pending() && every.is_pending());
+    // Unref'd, they let the loop end; cleared, they are gone.
+    once.unref();
+    every.unref();
+    c.destroy();
+    c2.destroy();
+    server.close();
+    run_bounded(LIMIT);
+    assert!(fired.entries().is_empty(), "{:?}", fired.entries());
+    clear_timeout(once);
+    clear_interval(every);
+    assert!(!once.is_pending() && !every.is_pending());
+    // A run bounded by the longest Duration is not an overflow either.
+    assert!(nodenet::run_until_timeout(Duration::MAX, || true).unwrap());
+}

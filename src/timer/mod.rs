@@ -77,6 +77,11 @@ impl Timer {
 
 /// Runs `callback` once, `ms` milliseconds from now (at least 1 ms).
 ///
+/// `ms` above Node's `TIMEOUT_MAX` (2^31 - 1, about 24.8 days) is clamped to
+/// it, so `u64::MAX` means "practically never" (Node clamps to 1 ms:
+/// a huge delay meaning "at once" is a footgun). `unref()` such a timer, or
+/// clear it, or it keeps the loop alive.
+///
 /// # Examples
 ///
 /// ```
@@ -102,7 +107,8 @@ pub fn set_timeout(callback: impl FnOnce() + 'static, ms: u64) -> Timer {
     Timer::new(key, Kind::Timeout)
 }
 
-/// Runs `callback` every `ms` milliseconds until cleared.
+/// Runs `callback` every `ms` milliseconds until cleared (at least 1 ms; at
+/// most `TIMEOUT_MAX`, as for [`set_timeout`]).
 pub fn set_interval(callback: impl FnMut() + 'static, ms: u64) -> Timer {
     let f: Box<dyn FnMut()> = Box::new(callback);
     let key = with(|c| {

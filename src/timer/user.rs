@@ -13,6 +13,14 @@ use slab::Slab;
 
 use crate::handle::{Generations, Key};
 
+/// The longest delay, in ms: Node's `TIMEOUT_MAX`, 2^31 - 1 (about 24.8
+/// days). Longer delays, up to `u64::MAX`, are clamped to it: "practically
+/// never". Node clamps them to 1 ms instead (with a warning); nodenet does
+/// not, because a huge delay meaning "at once" is a footgun (COMPAT.md,
+/// deliberate differences). Deadlines are also added with saturation, so
+/// no clock value can overflow them.
+pub(crate) const TIMEOUT_MAX: u64 = (1 << 31) - 1;
+
 #[derive(Debug)]
 struct Entry<T> {
     generation: u32,
@@ -43,8 +51,9 @@ impl<T> Default for Timers<T> {
 }
 
 impl<T> Timers<T> {
-    /// Arms a timer `delay_ms` from `now_ms` (at least 1 ms, as in Node);
-    /// `repeat` makes it an interval of the same period.
+    /// Arms a timer `delay_ms` from `now_ms` (at least 1 ms, as in Node, and
+    /// at most [`TIMEOUT_MAX`]); `repeat` makes it an interval of the same
+    /// period.
     pub(crate) fn insert(
         &mut self,
         gens: &mut Generations,
@@ -53,18 +62,18 @@ impl<T> Timers<T> {
         repeat: bool,
         callback: T,
     ) -> Key {
-        let delay = delay_ms.max(1);
+        let delay = delay_ms.clamp(1, TIMEOUT_MAX);
         let generation = gens.next();
         let index = self.entries.insert(Entry {
             generation,
-            deadline: now_ms + delay,
+            deadline: now_ms.saturating_add(delay),
             interval: repeat.then_some(delay),
             refd: true,
             callback: Some(callback),
         });
         self.refd += 1;
         let key = Key::new(index, generation);
-        self.push(now_ms + delay, key);
+        self.push(now_ms.saturating_add(delay), key);
         key
     }
 
@@ -175,7 +184,7 @@ impl<T> Timers<T> {
             return Some(callback);
         };
         e.callback = Some(callback);
-        e.deadline = now_ms + interval;
+        e.deadline = now_ms.saturating_add(interval);
         let deadline = e.deadline;
         self.push(deadline, key);
         None
@@ -291,6 +300,23 @@ mod tests {
         let mut t = Timers::default();
         t.insert(&mut g, 100, 0, false, "x");
         assert_eq!(t.next_deadline(), Some(101));
+    }
+
+    #[test]
+    fn huge_delays_are_clamped_to_timeout_max() {
+        let mut g = Generations::default();
+        let mut t = Timers::default();
+        t.insert(&mut g, 100, u64::MAX, true, "x");
+        assert_eq!(t.next_deadline(), Some(100 + TIMEOUT_MAX));
+        assert_eq!(run_due(&mut t, 100 + TIMEOUT_MAX - 1), Vec::<&str>::new());
+        assert_eq!(run_due(&mut t, 100 + TIMEOUT_MAX), ["x"]);
+        // A clock near the end of u64 saturates instead of wrapping.
+        let mut t = Timers::default();
+        t.insert(&mut g, u64::MAX - 5, 10, true, "y");
+        assert_eq!(t.next_deadline(), Some(u64::MAX));
+        let (key, cb) = t.pop_due(u64::MAX).unwrap();
+        assert_eq!(t.finish(key, cb, u64::MAX - 1), None);
+        assert_eq!(t.next_deadline(), Some(u64::MAX));
     }
 
     #[test]

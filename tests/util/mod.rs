@@ -252,3 +252,28 @@ pub fn spawn_waking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -
     });
     Waking { done, thread }
 }
+
+/// Runs `f` on the socket behind `s`'s descriptor (socket options), if it
+/// has one.
+pub fn with_sock<R>(s: &Socket, f: impl FnOnce(&socket2::SockRef<'_>) -> R) -> Option<R> {
+    use std::os::fd::BorrowedFd;
+    let fd = s.raw_fd()?;
+    // SAFETY: the loop owns the descriptor and closes it only when the
+    // socket is destroyed, which cannot happen during this call: the loop
+    // is single-threaded and `f` only sets or reads socket options.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    Some(f(&socket2::SockRef::from(&fd)))
+}
+
+/// Pins `s`'s kernel buffers (`SO_SNDBUF` and `SO_RCVBUF`, each `bytes`;
+/// Linux doubles the value and stops autotuning), so that a test needing
+/// backpressure does not depend on how much the kernel would otherwise
+/// buffer. Set the receiver's before the peer sends: the window it
+/// advertises follows it.
+pub fn pin_buffers(s: &Socket, bytes: usize) {
+    with_sock(s, |sock| {
+        sock.set_send_buffer_size(bytes).unwrap();
+        sock.set_recv_buffer_size(bytes).unwrap();
+    })
+    .expect("the socket has a descriptor");
+}

@@ -85,8 +85,11 @@ impl Socket {
     /// asks the producer to wait for `'drain'`.
     ///
     /// After `end()` this fails the socket with `ERR_STREAM_WRITE_AFTER_END`
-    /// (`'error'`, then `'close'`); after `destroy()` it returns `false` and
-    /// does nothing. Bytes written before the connection is up are sent, in
+    /// (`'error'`, then `'close'`), or, once the peer's `'end'` was emitted
+    /// on a socket that is not half-open, with `EPIPE` "This socket has been
+    /// ended by the other party" (whoever ended first, as in Node); after
+    /// `destroy()` it returns `false` and does nothing (the callback gets
+    /// `ERR_STREAM_DESTROYED`, or that `EPIPE`). Bytes written before the connection is up are sent, in
     /// order, once it is.
     ///
     /// # Examples
@@ -140,8 +143,10 @@ impl Socket {
     }
 
     /// Closes the connection now. Queued writes are dropped (their
-    /// callbacks get `ERR_STREAM_DESTROYED`); `'close'(false)` follows on a
-    /// later turn. Idempotent; harmless on a stale handle.
+    /// callbacks get `ERR_STREAM_DESTROYED`, except a write the kernel has
+    /// partly taken: in flight for Node, its callback gets no error);
+    /// `'close'(false)` follows on a later turn. Idempotent; harmless on a
+    /// stale handle.
     pub fn destroy(&self) -> Socket {
         with(|c| destroy(c, self.key, None));
         *self
@@ -149,6 +154,7 @@ impl Socket {
 
     /// [`destroy`](Socket::destroy) with an error: `'error'(err)` on the
     /// next tick, then `'close'(true)`. Only the first error is reported.
+    /// The callbacks of queued writes get `err` itself, as in Node.
     pub fn destroy_with(&self, err: Error) -> Socket {
         with(|c| destroy(c, self.key, Some(err)));
         *self
@@ -246,7 +252,9 @@ impl Socket {
 
     /// Holds writes in the queue until the matching
     /// [`uncork`](Socket::uncork), so that many small writes leave in one
-    /// `writev`. Calls nest.
+    /// `writev`. Calls nest. Bytes written before `cork()` and still queued
+    /// (under backpressure) go on flushing; those written after wait for
+    /// the last `uncork()` (or `end()`).
     ///
     /// # Examples
     ///
@@ -261,6 +269,9 @@ impl Socket {
     pub fn cork(&self) -> Socket {
         with(|c| {
             if let Some(s) = sock(c, self.key) {
+                if s.corked == 0 {
+                    s.queue.hold();
+                }
                 s.corked += 1;
             }
         });
@@ -277,6 +288,9 @@ impl Socket {
                 return;
             }
             s.corked -= 1;
+            if s.corked == 0 {
+                s.queue.release();
+            }
             if s.corked == 0 && s.phase == Phase::Open && !s.queue.is_empty() {
                 flush_step(c, key);
                 c.ticks.push_back(Tick::Socket(key, SocketTick::Flushed));
@@ -311,7 +325,10 @@ impl Socket {
     /// Emits `'timeout'` after `ms` of inactivity (no read, no write).
     ///
     /// Inactivity timeouts are second-granular: `ms` is rounded to the
-    /// nearest whole second, at least one; `0` disables. `'timeout'` only
+    /// nearest whole second, at least one; `0` disables. Above Node's
+    /// `TIMEOUT_MAX` (2^31 - 1 ms, about 24.8 days) it is clamped to
+    /// 2147483 s, so `u64::MAX` means "practically never" (Node truncates
+    /// it to `TIMEOUT_MAX` too, with a warning). `'timeout'` only
     /// notifies, once per idle period: the listener decides (usually
     /// `destroy()` or `end()`). The timer does not keep the loop alive.
     pub fn set_timeout(&self, ms: u64) -> Socket {
@@ -335,7 +352,7 @@ impl Socket {
             }
             s.timeout_ms = round_timeout(ms);
             s.last_active = now;
-            let deadline = now + s.timeout_ms;
+            let deadline = now.saturating_add(s.timeout_ms);
             if s.wheel_deadline == 0 || deadline < s.wheel_deadline {
                 s.wheel_deadline = deadline;
                 wheel.insert(self.key, deadline);
@@ -378,13 +395,14 @@ impl Socket {
     }
 
     /// Enables TCP keep-alive probes after `initial_delay_ms` idle (floored
-    /// to seconds; 0 keeps the system default); remembered until connected.
+    /// to seconds; 0 keeps the system default; above the kernel's largest,
+    /// 32767 s, clamped to it); remembered until connected.
     pub fn set_keep_alive(&self, enable: bool, initial_delay_ms: u64) -> Socket {
         self.set_keep_alive_probes(enable, initial_delay_ms, 0, 0)
     }
 
     /// [`set_keep_alive`](Socket::set_keep_alive) with the probe interval
-    /// (ms, floored to seconds) and count (Node 26's
+    /// (ms, floored to seconds, at most 32767 s) and count (Node 26's
     /// `setKeepAlive(enable, initialDelay, interval, count)`); 0 keeps
     /// Node 20's fixed 1 s and 10 probes.
     pub fn set_keep_alive_probes(
@@ -449,6 +467,17 @@ impl Socket {
                 });
             from_socket.or(s.tos).unwrap_or(0)
         })
+    }
+
+    /// The descriptor of the connection (of the current attempt while
+    /// connecting), or `None` before the first attempt and once destroyed:
+    /// Node's `socket._handle.fd`. For socket options nodenet does not wrap
+    /// (`SO_SNDBUF`, `SO_RCVBUF`, ...), e.g. through `socket2`. The loop
+    /// owns it: do not read, write, or close it.
+    #[cfg(unix)]
+    pub fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        self.get(None, |s| s.stream.as_ref().map(|st| st.as_raw_fd()))
     }
 
     /// Keeps the loop alive while this socket is active (the default).
@@ -668,7 +697,8 @@ fn family(addr: &SocketAddr) -> &'static str {
     }
 }
 
-/// Inactivity timeouts are whole seconds: nearest, at least one.
+/// Inactivity timeouts are whole seconds: nearest, at least one, at most
+/// the whole seconds of `TIMEOUT_MAX`.
 pub(crate) fn round_timeout(ms: u64) -> u64 {
-    (ms.saturating_add(500) / 1000).max(1) * 1000
+    (ms.min(TIMEOUT_MAX).saturating_add(500) / 1000).clamp(1, TIMEOUT_MAX / 1000) * 1000
 }

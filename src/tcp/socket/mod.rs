@@ -27,8 +27,9 @@ use crate::tcp::connect::{self, Attempts, Plan};
 use crate::tcp::server;
 use crate::tcp::{ConnectionAttempt, SocketOptions, WriteData};
 use crate::text::{Encoding, TextDecoder};
+use crate::timer::user::TIMEOUT_MAX;
 use crate::timer::wheel::Wheel;
-use crate::write_queue::{WriteQueue, MAX_IOVECS};
+use crate::write_queue::{Discarded, WriteQueue, MAX_IOVECS};
 
 mod api;
 mod read_path;
@@ -232,7 +233,6 @@ pub(crate) struct SocketState {
     allow_half_open: bool,
     had_error: bool,
     refd: bool,
-    auto_ended: bool,
     pending_reset: bool,
     /// `destroy_soon()`: destroy once `'finish'` has been emitted.
     destroy_soon: bool,
@@ -313,7 +313,6 @@ impl SocketState {
             had_error: false,
             refd: true,
             need_drain: false,
-            auto_ended: false,
             pending_reset: false,
             timeout_parked: false,
             in_pending_reads: false,
@@ -439,7 +438,7 @@ fn touch(wheel: &mut Wheel<Key>, now: u64, key: Key, s: &mut SocketState) {
     s.last_active = now;
     if s.timeout_parked && s.timeout_ms > 0 {
         s.timeout_parked = false;
-        s.wheel_deadline = now + s.timeout_ms;
+        s.wheel_deadline = now.saturating_add(s.timeout_ms);
         wheel.insert(key, s.wheel_deadline);
     }
 }
@@ -576,8 +575,12 @@ pub(crate) fn destroy(c: &mut Core, key: Key, err: Option<Error>) {
     s.has_buffered = false;
     let stream = s.stream.take();
     let reset = s.pending_reset;
-    let mut failed: Vec<WriteCb> = s.queue.discard().into_iter().map(|(_, cb)| cb).collect();
-    failed.append(&mut s.end_cbs);
+    let writes = s.queue.discard();
+    let end_cbs = std::mem::take(&mut s.end_cbs);
+    // Node fails the callbacks of writes still in its stream's buffer with
+    // the destroy's error (ERR_STREAM_DESTROYED without one); the write in
+    // flight, which the kernel has partly taken, completes without one.
+    let buffered_err = err.clone();
     if let Some(e) = err {
         s.error_history.push(e.clone());
         s.had_error = true;
@@ -600,9 +603,22 @@ pub(crate) fn destroy(c: &mut Core, key: Key, err: Option<Error>) {
     } else {
         Error::destroyed("write")
     };
-    for cb in failed {
-        c.ticks
-            .push_back(Tick::WriteDone(key, cb, Some(write_err.clone())));
+    for (state, cb) in writes {
+        let result = match state {
+            // In flight for Node: it completes without an error.
+            Discarded::Started => None,
+            // Node's first write waits for 'connect' outside the buffer:
+            // it always gets ERR_SOCKET_CLOSED_BEFORE_CONNECTION.
+            Discarded::Waiting { first: true } if was_connecting => Some(write_err.clone()),
+            Discarded::Waiting { .. } => {
+                Some(buffered_err.clone().unwrap_or_else(|| write_err.clone()))
+            }
+        };
+        c.ticks.push_back(Tick::WriteDone(key, cb, result));
+    }
+    for cb in end_cbs {
+        let e = buffered_err.clone().unwrap_or_else(|| write_err.clone());
+        c.ticks.push_back(Tick::WriteDone(key, cb, Some(e)));
     }
     if has_error {
         c.ticks.push_back(Tick::Socket(key, SocketTick::Error));
@@ -735,9 +751,15 @@ fn set_keep_alive_on(stream: &TcpStream, s: &SocketState) {
     } else {
         1
     };
-    let mut ka = socket2::TcpKeepalive::new().with_interval(Duration::from_secs(interval.into()));
+    // Linux refuses (EINVAL) an idle time or interval above 32767 s, and
+    // then sets none of the three: a huge delay means the longest instead.
+    const KEEPALIVE_MAX_S: u64 = 32767;
+    let interval = u64::from(interval).min(KEEPALIVE_MAX_S);
+    let mut ka = socket2::TcpKeepalive::new().with_interval(Duration::from_secs(interval));
     if s.keep_alive_delay_s > 0 {
-        ka = ka.with_time(Duration::from_secs(s.keep_alive_delay_s));
+        ka = ka.with_time(Duration::from_secs(
+            s.keep_alive_delay_s.min(KEEPALIVE_MAX_S),
+        ));
     }
     #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
     {
@@ -848,7 +870,6 @@ pub(crate) fn run_tick(key: Key, tick: SocketTick) {
         SocketTick::AutoEnd => with(|c| {
             if let Some(s) = sock(c, key) {
                 if s.writable && !s.destroyed {
-                    s.auto_ended = true;
                     end_socket(c, key, None);
                 }
             }
@@ -905,7 +926,7 @@ pub(crate) fn check_timeout(c: &mut Core, key: Key, deadline: u64) -> bool {
     if s.destroyed || s.timeout_ms == 0 || s.wheel_deadline != deadline {
         return false;
     }
-    let due = s.last_active + s.timeout_ms;
+    let due = s.last_active.saturating_add(s.timeout_ms);
     if due <= now {
         s.wheel_deadline = 0;
         s.timeout_parked = true;

@@ -4,7 +4,8 @@
 
 use super::*;
 
-/// Writes queued bytes until the queue is empty or the kernel is full.
+/// Writes queued bytes until the queue is empty (or what is left is held by
+/// `cork()`) or the kernel is full.
 pub(super) fn flush_step(c: &mut Core, key: Key) {
     let now = c.now_ms;
     let Core { sockets, wheel, .. } = c;
@@ -18,7 +19,7 @@ pub(super) fn flush_step(c: &mut Core, key: Key) {
         return;
     }
     let mut failure = None;
-    while !s.queue.is_empty() && s.writable_ready {
+    while s.queue.sendable() > 0 && s.writable_ready {
         let Some(stream) = s.stream.as_mut() else {
             break;
         };
@@ -131,6 +132,7 @@ pub(super) fn end_socket(c: &mut Core, key: Key, cb: Option<WriteCb>) {
         } else if s.phase == Phase::Open && s.corked > 0 {
             // end() uncorks: what was held goes out, then the FIN.
             s.corked = 0;
+            s.queue.release();
             flush_step(c, key);
             c.ticks.push_back(Tick::Socket(key, SocketTick::Flushed));
         } else if s.phase == Phase::Fresh {
@@ -159,6 +161,18 @@ pub(super) fn write_to(c: &mut Core, key: Key, data: impl WriteData, cb: Option<
         }
         return false;
     };
+    if s.end_emitted && !s.allow_half_open && (s.ending || s.shutdown) {
+        // Node's writeAfterFIN: once the peer's 'end' was emitted on a
+        // socket that is not half-open, a write after our side ended
+        // (whoever ended first, and even once destroyed) fails with EPIPE.
+        let err = Error::ended_by_peer();
+        if let Some(cb) = cb {
+            c.ticks
+                .push_back(Tick::WriteDone(key, cb, Some(err.clone())));
+        }
+        destroy(c, key, Some(err));
+        return false;
+    }
     if s.destroyed {
         if let Some(cb) = cb {
             c.ticks
@@ -170,8 +184,6 @@ pub(super) fn write_to(c: &mut Core, key: Key, data: impl WriteData, cb: Option<
         let fresh = s.phase == Phase::Fresh;
         let err = if fresh {
             Error::new(ErrorCode::ErrSocketClosed, "Socket is closed")
-        } else if s.auto_ended {
-            Error::ended_by_peer()
         } else {
             Error::write_after_end()
         };
@@ -191,6 +203,7 @@ pub(super) fn write_to(c: &mut Core, key: Key, data: impl WriteData, cb: Option<
     let Core { sockets, wheel, .. } = c;
     let s = &mut sockets[key.index()];
     let len = data.as_slice().len();
+    let start = s.queue.accepted();
     let mut failure = None;
     if s.phase == Phase::Open && s.queue.is_empty() && s.writable_ready && s.corked == 0 && len > 0
     {
@@ -232,7 +245,7 @@ pub(super) fn write_to(c: &mut Core, key: Key, data: impl WriteData, cb: Option<
         return false;
     }
     if let Some(cb) = cb {
-        if let Err(cb) = s.queue.push_callback(cb) {
+        if let Err(cb) = s.queue.push_callback(start, cb) {
             c.ticks.push_back(Tick::WriteDone(key, cb, None));
         }
     }
