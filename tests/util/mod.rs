@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod netns;
+
 use std::cell::RefCell;
 use std::process::Command;
 use std::rc::Rc;
