@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod example_server;
+pub mod netns;
 
 use std::cell::RefCell;
 use std::process::Command;
