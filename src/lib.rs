@@ -286,4 +286,10 @@ pub mod __bench {
     pub fn set_read_cap_per_turn(bytes: usize) {
         crate::event_loop::set_read_cap(bytes);
     }
+
+    /// How many socket and server slots this thread's loop holds (live or
+    /// awaiting their close phase), for tests that check nothing leaks.
+    pub fn live_slots() -> (usize, usize) {
+        crate::event_loop::with(|c| (c.sockets.len(), c.servers.len()))
+    }
 }
