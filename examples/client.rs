@@ -77,15 +77,19 @@ fn stream_stdin() {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     let chunk = Bytes::copy_from_slice(&buf[..n]);
-                    handle.post(move || {
+                    let posted = handle.post(move || {
                         if let Some(s) = CLIENT.with(Cell::get) {
                             s.write(chunk);
                         }
                     });
+                    if posted.is_err() {
+                        return; // the connection's loop has finished
+                    }
                 }
             }
         }
-        handle.post(|| {
+        // Err: the loop finished first; nothing is left to end.
+        let _ = handle.post(|| {
             if let Some(s) = CLIENT.with(Cell::get) {
                 s.end();
             }

@@ -40,11 +40,19 @@ pub(crate) fn resolve_with(
         // 'error' and 'close'), and its panic is re-raised on the loop
         // thread, from run*(), as any callback's is.
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lookup(&host))) {
-            Ok(result) => remote.post(Box::new(move || done(host, result))),
+            Ok(result) => {
+                if let Err(e) = &result {
+                    log::warn!("nodenet: the lookup of {host} failed: {e}");
+                }
+                // A loop whose thread ended takes nothing: the lookup's
+                // socket is gone with it.
+                let _ = remote.post(Box::new(move || done(host, result)));
+            }
             Err(payload) => {
                 let why = panic_message(payload.as_ref());
                 let err = io::Error::other(format!("the lookup of {host} panicked: {why}"));
-                remote.post(Box::new(move || {
+                log::warn!("nodenet: {err}");
+                let _ = remote.post(Box::new(move || {
                     done(host, Err(err));
                     std::panic::resume_unwind(payload);
                 }));

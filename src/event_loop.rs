@@ -92,7 +92,7 @@ impl From<Error> for Halt {
 /// What other threads share with the loop: posted closures, the waker, the
 /// stop flag.
 pub(crate) struct Remote {
-    pub(crate) queue: Mutex<Vec<RemoteTask>>,
+    pub(crate) queue: Mutex<Posted>,
     /// Set after a post, so the loop looks at the queue (and takes its
     /// lock) only when something was posted.
     pub(crate) posted: AtomicBool,
@@ -100,16 +100,32 @@ pub(crate) struct Remote {
     pub(crate) stop: AtomicBool,
 }
 
+/// Closures posted from other threads, and whether the loop is gone.
+#[derive(Default)]
+pub(crate) struct Posted {
+    pub(crate) tasks: Vec<RemoteTask>,
+    /// The loop's thread has ended: nothing posted will ever run.
+    gone: bool,
+}
+
 impl Remote {
-    pub(crate) fn post(&self, task: RemoteTask) {
-        self.queue
+    /// Queues `task` for the loop; hands it back if the loop's thread has
+    /// ended.
+    pub(crate) fn post(&self, task: RemoteTask) -> Result<(), RemoteTask> {
+        let mut posted = self
+            .queue
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(task);
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if posted.gone {
+            return Err(task);
+        }
+        posted.tasks.push(task);
+        drop(posted);
         self.posted.store(true, Ordering::Release);
         // A failed wake (the loop's epoll gone) leaves the task queued for a
         // later run(); nothing else can be done from this thread.
         let _ = self.waker.wake();
+        Ok(())
     }
 }
 
@@ -188,7 +204,7 @@ impl Core {
             start: Instant::now(),
             now_ms: 0,
             remote: Arc::new(Remote {
-                queue: Mutex::new(Vec::new()),
+                queue: Mutex::new(Posted::default()),
                 posted: AtomicBool::new(false),
                 waker,
                 stop: AtomicBool::new(false),
@@ -265,6 +281,8 @@ impl Core {
             || !self.pending_reads.is_empty()
             || !self.closing.is_empty()
             || !self.pending_accepts.is_empty()
+            || self.batch_next.is_some()
+            || self.remote.posted.load(Ordering::Acquire)
         {
             return Some(Duration::ZERO);
         }
@@ -277,6 +295,24 @@ impl Core {
 
     pub(crate) fn new_generation(&mut self) -> u32 {
         self.gens.next()
+    }
+}
+
+impl Drop for Core {
+    /// The thread is ending: later posts are refused, and what was posted
+    /// but never run is dropped here.
+    fn drop(&mut self) {
+        let orphans = {
+            let mut posted = self.remote.queue.lock().unwrap_or_else(|p| p.into_inner());
+            posted.gone = true;
+            std::mem::take(&mut posted.tasks)
+        };
+        if !orphans.is_empty() {
+            log::warn!(
+                "nodenet: {} closure(s) posted to a loop whose thread ended were never run",
+                orphans.len()
+            );
+        }
     }
 }
 
@@ -433,14 +469,15 @@ fn run_posted() -> Result<(), Halt> {
     }) else {
         return Ok(());
     };
-    let tasks = std::mem::take(&mut *remote.queue.lock().unwrap_or_else(|p| p.into_inner()));
+    let tasks = std::mem::take(&mut remote.queue.lock().unwrap_or_else(|p| p.into_inner()).tasks);
     let mut tasks = tasks.into_iter();
     while let Some(task) = tasks.next() {
         catch(task);
         if let Err(halt) = settle() {
             // The tasks not reached go back, ahead of any posted since.
-            let mut queue = remote.queue.lock().unwrap_or_else(|p| p.into_inner());
-            let later = std::mem::take(&mut *queue);
+            let mut posted = remote.queue.lock().unwrap_or_else(|p| p.into_inner());
+            let queue = &mut posted.tasks;
+            let later = std::mem::take(queue);
             queue.extend(tasks);
             queue.extend(later);
             if !queue.is_empty() {
@@ -635,6 +672,7 @@ pub(crate) fn run_loop(
         let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         with(|c| c.update_now()).saturating_add(ms)
     });
+    let mut turned = false;
     loop {
         if done() {
             return Ok(true);
@@ -643,11 +681,13 @@ pub(crate) fn run_loop(
             return Ok(false);
         }
         if let Some(u) = until {
-            // The clock was read after the last poll.
-            if with(|c| c.now_ms) >= u {
+            // The clock was read after the last poll. A zero limit still
+            // takes one turn, polling without blocking.
+            if turned && with(|c| c.now_ms) >= u {
                 return Ok(false);
             }
         }
+        turned = true;
         match turn(until) {
             Ok(()) => {}
             Err(Halt::Error(err)) => return Err(err),
@@ -691,4 +731,27 @@ pub(crate) fn sockets() -> Vec<crate::Socket> {
 /// Which `run*` call of this thread is (or was last) running.
 pub(crate) fn run_epoch() -> u64 {
     RUN_EPOCH.with(Cell::get)
+}
+
+/// The loop's backend descriptor (its epoll instance): readable when the
+/// loop has I/O to handle. libuv's `uv_backend_fd`.
+#[cfg(unix)]
+pub(crate) fn backend_fd() -> std::os::fd::RawFd {
+    use std::os::fd::AsRawFd;
+    with(|c| c.poll.as_raw_fd())
+}
+
+/// How long the loop may wait for I/O before it has other work (libuv's
+/// `uv_backend_timeout`): zero when callbacks are queued, `None` when only
+/// I/O can wake it.
+pub(crate) fn backend_timeout() -> Option<Duration> {
+    with(|c| {
+        c.update_now();
+        c.poll_timeout(None)
+    })
+}
+
+/// Whether anything keeps the loop alive.
+pub(crate) fn alive() -> bool {
+    with(|c| c.alive())
 }

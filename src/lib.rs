@@ -141,6 +141,8 @@ pub fn run() -> Result<(), Error> {
 }
 
 /// Runs the loop for at most `duration` (less if nothing keeps it alive).
+/// It always takes at least one turn: `run_for(Duration::ZERO)` polls once
+/// without blocking, as [`run_nowait`].
 ///
 /// # Errors
 ///
@@ -181,6 +183,61 @@ pub fn run_until_timeout(timeout: Duration, done: impl FnMut() -> bool) -> Resul
     event_loop::run_loop(Some(timeout), done)
 }
 
+/// Takes one turn of the loop without blocking (libuv's `UV_RUN_NOWAIT`):
+/// due timers, the I/O that is ready, queued callbacks. For driving a
+/// nodenet loop from another event loop: wait for [`backend_fd`] to become
+/// readable, or for [`backend_timeout`], then call this. Returns whether
+/// anything still keeps the loop alive.
+///
+/// # Errors
+///
+/// As [`run`].
+///
+/// # Panics
+///
+/// As [`run`].
+///
+/// # Examples
+///
+/// ```
+/// use nodenet::{tcp, ServerOptions};
+///
+/// let server = tcp::create_server(ServerOptions::default(), |_, _| {});
+/// server.listen(0, "127.0.0.1")?;
+/// let port = server.address().unwrap().port();
+/// let _client = std::net::TcpStream::connect(("127.0.0.1", port))?;
+/// // One turn at a time, never blocking, until the connection is in.
+/// for _ in 0..1000 {
+///     if server.connections() == 1 {
+///         break;
+///     }
+///     nodenet::run_nowait()?;
+///     std::thread::sleep(std::time::Duration::from_millis(1));
+/// }
+/// assert_eq!(server.connections(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn run_nowait() -> Result<bool, Error> {
+    event_loop::run_loop(Some(Duration::ZERO), || false)?;
+    Ok(event_loop::alive())
+}
+
+/// The loop's backend descriptor, an epoll instance that is readable when
+/// the loop has I/O to handle (libuv's `uv_backend_fd`): register it with
+/// another event loop (tokio's `AsyncFd`, a GUI toolkit's watch) and call
+/// [`run_nowait`] when it is ready. See `examples/embed_tokio.rs`.
+#[cfg(unix)]
+pub fn backend_fd() -> std::os::fd::RawFd {
+    event_loop::backend_fd()
+}
+
+/// How long the loop may wait for I/O before its next timer or queued
+/// callback is due (libuv's `uv_backend_timeout`): `Some(ZERO)` when work
+/// is queued now, `None` when only I/O (or a post) can give it work.
+pub fn backend_timeout() -> Option<Duration> {
+    event_loop::backend_timeout()
+}
+
 /// A `Send + Sync + Clone` handle on a thread's loop, for other threads:
 /// post closures into it, or ask it to stop.
 ///
@@ -190,7 +247,7 @@ pub fn run_until_timeout(timeout: Duration, done: impl FnMut() -> bool) -> Resul
 /// let handle = nodenet::handle();
 /// let keepalive = nodenet::set_interval(|| {}, 1000);
 /// std::thread::spawn(move || {
-///     handle.post(move || println!("on the loop thread"));
+///     handle.post(move || println!("on the loop thread")).unwrap();
 ///     handle.stop();
 /// });
 /// nodenet::run()?; // returns once stop() is seen
@@ -208,10 +265,45 @@ impl std::fmt::Debug for LoopHandle {
     }
 }
 
+/// [`LoopHandle::post`] to a loop whose thread has ended: the closure was
+/// dropped, never run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoopGone;
+
+impl std::fmt::Display for LoopGone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the event loop's thread has ended; the posted closure was dropped")
+    }
+}
+
+impl std::error::Error for LoopGone {}
+
 impl LoopHandle {
-    /// Runs `f` on the loop's thread, on its next turn.
-    pub fn post(&self, f: impl FnOnce() + Send + 'static) {
-        self.remote.post(Box::new(f));
+    /// Runs `f` on the loop's thread, on its next turn (or on the next
+    /// `run*` call there, if none is running now).
+    ///
+    /// # Errors
+    ///
+    /// [`LoopGone`] if the loop's thread has ended: `f` is dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// let loop_thread = std::thread::spawn(move || {
+    ///     tx.send(nodenet::handle()).unwrap();
+    ///     let keep = nodenet::set_interval(|| {}, 10);
+    ///     nodenet::run_until(|| false).unwrap(); // returns at stop()
+    ///     nodenet::clear_interval(keep);
+    /// });
+    /// let handle = rx.recv().unwrap();
+    /// handle.post(|| println!("on the loop thread")).unwrap();
+    /// handle.stop();
+    /// loop_thread.join().unwrap();
+    /// assert_eq!(handle.post(|| {}), Err(nodenet::LoopGone));
+    /// ```
+    pub fn post(&self, f: impl FnOnce() + Send + 'static) -> Result<(), LoopGone> {
+        self.remote.post(Box::new(f)).map_err(|_| LoopGone)
     }
 
     /// Makes the loop's `run*` call return at its next turn.
@@ -241,7 +333,8 @@ impl LoopHandle {
     /// ```
     pub fn shutdown(&self, grace: Duration) {
         let remote = self.remote.clone();
-        self.remote.post(Box::new(move || {
+        // A loop that is gone has nothing to shut down.
+        let _ = self.remote.post(Box::new(move || {
             for server in event_loop::servers() {
                 server.close();
             }

@@ -109,6 +109,7 @@ pub fn off_uncaught_error() {
 
 /// An `'error'` was emitted with no listener.
 pub(crate) fn report(err: Error, origin: ErrorOrigin) {
+    log::warn!("nodenet: unhandled 'error' on {origin}: {err}");
     let hook = HOOK.with(|h| h.borrow().clone());
     if let Some(hook) = hook {
         // A hook is never entered twice: errors come from ticks, which do

@@ -403,12 +403,14 @@ fn posted_closure_panics_and_the_others_still_run() {
     let keep = nodenet::set_timeout(|| {}, 60_000);
     for i in 0..3 {
         let tx = tx.clone();
-        handle.post(move || {
-            tx.send(i).unwrap();
-            if i == 0 {
-                panic!("boom in a posted closure");
-            }
-        });
+        handle
+            .post(move || {
+                tx.send(i).unwrap();
+                if i == 0 {
+                    panic!("boom in a posted closure");
+                }
+            })
+            .unwrap();
     }
     assert_eq!(run_expecting_panic(), "boom in a posted closure");
     let got = RefCell::new(rx.try_iter().collect::<Vec<i32>>());

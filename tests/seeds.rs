@@ -167,7 +167,7 @@ impl NodePeer {
             }
             let output = child.wait_with_output().unwrap();
             finished.store(true, Ordering::SeqCst);
-            wake.post(|| {});
+            wake.post(|| {}).unwrap();
             let text = format!(
                 "{}{}",
                 String::from_utf8_lossy(&output.stdout),
@@ -214,7 +214,7 @@ fn starcounter_sessions_by_id_freed_on_disconnect() {
             assert_eq!(read_n(c, msg.len()), msg.as_bytes());
         }
         p.store(1, Ordering::SeqCst);
-        wake.post(|| {});
+        wake.post(|| {}).unwrap();
         wait_go.recv_timeout(LIMIT).expect("the go-ahead");
         let third = clients.pop().unwrap();
         let mut second = clients.pop().unwrap();
@@ -228,7 +228,7 @@ fn starcounter_sessions_by_id_freed_on_disconnect() {
         // A reset.
         reset(third);
         p.store(2, Ordering::SeqCst);
-        wake.post(|| {});
+        wake.post(|| {}).unwrap();
     });
 
     run_until(LIMIT, || phase.load(Ordering::SeqCst) == 1);
@@ -297,7 +297,7 @@ fn starcounter_handler_gets_none_once_per_disconnect() {
         assert_eq!(read_n(&mut b, 2), b"b1");
         drop(a);
         reset(b);
-        wake.post(|| {});
+        wake.post(|| {}).unwrap();
     });
     let t = trace.clone();
     run_until(LIMIT, move || {
@@ -1095,7 +1095,7 @@ fn verb_stream_chunks_are_sliced_and_acknowledged() {
             assert_eq!(ack[..2], sequence.to_be_bytes());
             assert_eq!(ack[2..], [0, 1]);
         }
-        wake.post(|| {});
+        wake.post(|| {}).unwrap();
     });
     let t = seen.clone();
     run_until(LIMIT, move || t.entries().len() == 3);

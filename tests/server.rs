@@ -700,10 +700,12 @@ fn n70_loop_handle_stop_from_another_thread() {
     let loop_thread = std::thread::current().id();
     let worker = std::thread::spawn(move || {
         let p2 = p.clone();
-        handle.post(move || {
-            assert_eq!(std::thread::current().id(), loop_thread);
-            p2.store(true, Ordering::SeqCst);
-        });
+        handle
+            .post(move || {
+                assert_eq!(std::thread::current().id(), loop_thread);
+                p2.store(true, Ordering::SeqCst);
+            })
+            .unwrap();
         let start = Instant::now();
         while !p.load(Ordering::SeqCst) && start.elapsed() < LIMIT {
             std::thread::sleep(Duration::from_millis(5));

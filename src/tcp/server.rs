@@ -278,10 +278,15 @@ fn accept_one(c: &mut Core, key: Key) -> Accept {
             Accept::Skip
         }
         Err(e) if is_out_of_descriptors(&e) => {
+            log::warn!(
+                "nodenet: {:?}: out of descriptors ({e}); closing the connections waiting to be accepted",
+                Server::from_key(key)
+            );
             shed_pending(c, key);
             Accept::Done
         }
         Err(e) => {
+            log::warn!("nodenet: {:?}: accept failed: {e}", Server::from_key(key));
             c.ticks.push_back(Tick::Server(
                 key,
                 ServerTick::Error(Error::from_io(e, "accept", None)),

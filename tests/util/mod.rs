@@ -245,7 +245,7 @@ pub fn spawn_waking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -
         impl Drop for Flag {
             fn drop(&mut self) {
                 self.0.store(true, std::sync::atomic::Ordering::SeqCst);
-                self.1.post(|| {});
+                let _ = self.1.post(|| {});
             }
         }
         let _flag = Flag(d, loop_handle);
