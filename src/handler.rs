@@ -57,6 +57,29 @@ pub trait Handler: 'static {
     fn on_error(&mut self, _socket: &Socket, _err: &Error) {}
     /// The connection is closed; the last call the handler gets.
     fn on_close(&mut self, _socket: &Socket, _had_error: bool) {}
+    /// The socket is ready for use, right after `on_connect` (outgoing
+    /// connections only).
+    fn on_ready(&mut self, _socket: &Socket) {}
+    /// Our side is ended and every write reached the kernel.
+    fn on_finish(&mut self, _socket: &Socket) {}
+    /// The host name was resolved (outgoing connections to a name).
+    fn on_lookup(&mut self, _socket: &Socket, _lookup: &crate::Lookup) {}
+    /// A connection attempt to one address starts.
+    fn on_connection_attempt(&mut self, _socket: &Socket, _attempt: &crate::ConnectionAttempt) {}
+    /// A connection attempt failed (its error is in `attempt`).
+    fn on_connection_attempt_failed(
+        &mut self,
+        _socket: &Socket,
+        _attempt: &crate::ConnectionAttempt,
+    ) {
+    }
+    /// A connection attempt timed out.
+    fn on_connection_attempt_timeout(
+        &mut self,
+        _socket: &Socket,
+        _attempt: &crate::ConnectionAttempt,
+    ) {
+    }
 }
 
 /// Routes `socket`'s events to `handler`'s methods.
@@ -81,4 +104,11 @@ pub(crate) fn attach<H: Handler>(socket: &Socket, handler: H) {
     route!("timeout" => on_timeout());
     route!("error" => on_error(err: &Error));
     route!("close" => on_close(had_error: bool));
+    route!("ready" => on_ready());
+    route!("finish" => on_finish());
+    route!("lookup" => on_lookup(lookup: &crate::Lookup));
+    route!("connectionAttempt" => on_connection_attempt(attempt: &crate::ConnectionAttempt));
+    route!("connectionAttemptFailed" => on_connection_attempt_failed(attempt: &crate::ConnectionAttempt));
+    route!("connectionAttemptTimeout" => on_connection_attempt_timeout(attempt: &crate::ConnectionAttempt));
+    socket.keep_handler(shared);
 }

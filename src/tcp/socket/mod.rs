@@ -33,6 +33,7 @@ use crate::write_queue::{Discarded, WriteQueue, MAX_IOVECS};
 
 mod api;
 mod read_path;
+mod user_data;
 mod write_path;
 
 use read_path::read;
@@ -216,6 +217,8 @@ pub(crate) struct SocketState {
     error: Option<Box<Error>>,
     /// A client socket's addresses and attempts.
     pub(crate) connect: Option<Box<Attempts>>,
+    /// The user's data and handler object; boxed, made on first use.
+    pub(crate) owned: Option<Box<user_data::Owned>>,
     keep_alive_delay_s: u64,
     /// Keep-alive probe interval (seconds) and count; 0 keeps Node 20's
     /// fixed 1 s and 10.
@@ -284,6 +287,7 @@ impl SocketState {
             local: None,
             error: None,
             connect: None,
+            owned: None,
             bytes_read: 0,
             read_hwm: options
                 .readable_high_water_mark
