@@ -53,6 +53,66 @@
 //! - No callback ever runs inside an API call: errors, `'drain'`, write
 //!   callbacks and `'close'` come on a later turn, as in Node.
 //!
+//! # Sharing state between callbacks
+//!
+//! Listeners are `'static` closures: they own what they capture. Handles
+//! are `Copy`, so capture them freely. For state:
+//!
+//! - **Per connection**: keep it with the socket, as JavaScript sets
+//!   `socket.subs = new Set()`: [`Socket::set_data`] once, then
+//!   [`Socket::with_data`] from any listener; it is dropped after
+//!   `'close'`. Or write a [`Handler`]: a type whose fields are the
+//!   connection's state and whose methods are its events.
+//! - **Shared by connections** (a room list, a counter): one
+//!   `Rc<RefCell<T>>` (or `Rc<Cell<T>>` for `Copy` values), cloned into each
+//!   closure that needs it, `move` closures taking the clone:
+//!
+//! ```
+//! use std::cell::RefCell;
+//! use std::rc::Rc;
+//! use nodenet::{tcp, ServerOptions, Socket};
+//!
+//! let clients: Rc<RefCell<Vec<Socket>>> = Rc::default();
+//! let joined = clients.clone();
+//! let server = tcp::create_server(ServerOptions::default(), move |_, socket| {
+//!     joined.borrow_mut().push(*socket);
+//!     let left = joined.clone();
+//!     socket.on_close(move |s, _| left.borrow_mut().retain(|c| c != s));
+//! });
+//! # server.close();
+//! ```
+//!
+//! No borrow of yours is held across a call into nodenet that runs user
+//! code, because none does: listeners only ever run from the loop, never
+//! inside an API call, so a `borrow_mut()` inside a listener is never
+//! already borrowed by nodenet.
+//!
+//! # Handles are `!Send`: what to do from other threads
+//!
+//! A loop belongs to its thread, and so do its handles: a `Socket` is an
+//! index into that thread's loop, meaningless elsewhere (the compiler
+//! refuses to move one across threads). From another thread, take the
+//! loop's [`LoopHandle`] (`Send + Sync + Clone`, from [`handle`]) and
+//! [`post`](LoopHandle::post) a closure that runs on the loop's thread and
+//! uses the handles there; [`LoopHandle::stop`] and
+//! [`LoopHandle::shutdown`] end the loop from outside. For one loop per
+//! core on one port, see [`cluster`].
+//!
+//! # Where things fit
+//!
+//! - [`tcp`]: servers, connections, options — Node's `net`.
+//! - [`Handler`]: a connection's events as methods of a type that owns its
+//!   state (the other TCP APIs' style).
+//! - [`LoopHandle`]: other threads; [`run_nowait`], [`backend_fd`] and
+//!   [`backend_timeout`]: driving the loop from another event loop (tokio,
+//!   a GUI).
+//! - [`framing`]: turning a byte stream into frames (length-prefixed,
+//!   lines) in a `'data'` listener.
+//! - [`cluster`]: one loop per core, `SO_REUSEPORT`.
+//! - `COMPAT.md` (in the repository): every item of Node's `net` with its
+//!   nodenet spelling, status and test; `PORTING.md`: JavaScript beside
+//!   Rust for the idioms of real socket programs.
+//!
 //! # Errors nobody handles
 //!
 //! An `'error'` emitted with no `'error'` listener goes to the hook set with
