@@ -145,8 +145,10 @@ impl Cluster {
         &self.handles
     }
 
-    /// [`LoopHandle::shutdown`] on every loop.
-    pub fn shutdown(&self, grace: Duration) {
+    /// [`LoopHandle::shutdown`] on every loop (`grace`: milliseconds or a
+    /// `Duration`).
+    pub fn shutdown(&self, grace: impl crate::IntoDuration) {
+        let grace = grace.into_duration();
         for handle in &self.handles {
             handle.shutdown(grace);
         }

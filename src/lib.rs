@@ -87,6 +87,7 @@ mod block_list;
 mod chunk_queue;
 pub mod cluster;
 mod dns;
+mod duration;
 mod emitter;
 mod error;
 mod event_loop;
@@ -107,6 +108,7 @@ use std::time::Duration;
 
 pub use block_list::BlockList;
 pub use bytes::Bytes;
+pub use duration::IntoDuration;
 pub use emitter::{Listener, ListenerId, Payload, Registration, Shape};
 pub use error::{Error, ErrorCode};
 pub use handler::Handler;

@@ -4,6 +4,7 @@
 mod util;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
 
 use nodenet::tcp::{self, Resolver};
 use nodenet::{
@@ -212,7 +213,7 @@ fn a_hanging_attempt_times_out_and_the_next_address_connects() {
         port,
         host: "example.org".into(),
         lookup: fixed(vec![V4, V6]),
-        auto_select_family_attempt_timeout: Some(100),
+        auto_select_family_attempt_timeout: Some(Duration::from_millis(100)),
         ..Default::default()
     })
     .unwrap();
@@ -318,7 +319,10 @@ fn a_failing_custom_lookup_is_a_lookup_error() {
 #[test]
 fn auto_select_family_defaults() {
     assert!(tcp::get_default_auto_select_family());
-    assert_eq!(tcp::get_default_auto_select_family_attempt_timeout(), 250);
+    assert_eq!(
+        tcp::get_default_auto_select_family_attempt_timeout(),
+        Duration::from_millis(250)
+    );
 }
 
 /// Node 21+'s `blockList` on a client: connecting to a blocked address

@@ -6,6 +6,7 @@ mod util;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
+use std::time::Duration;
 
 use nodenet::{tcp, Bytes, Error, ReadyState, Server, ServerOptions, Socket, SocketOptions};
 use util::*;
@@ -415,7 +416,7 @@ fn set_no_delay_and_keep_alive_do_not_fail_before_or_after_connect() {
     let opts = ServerOptions {
         no_delay: true,
         keep_alive: true,
-        keep_alive_initial_delay: 2500,
+        keep_alive_initial_delay: Duration::from_millis(2500),
         ..ServerOptions::default()
     };
     let server = tcp::create_server(opts, move |srv: &Server, s: &Socket| {
@@ -436,7 +437,7 @@ fn set_no_delay_and_keep_alive_do_not_fail_before_or_after_connect() {
     let c = Socket::new(SocketOptions {
         no_delay: true,
         keep_alive: true,
-        keep_alive_initial_delay: 1500,
+        keep_alive_initial_delay: Duration::from_millis(1500),
         ..SocketOptions::default()
     });
     c.set_no_delay(true).set_keep_alive(true, 4000);

@@ -2,10 +2,12 @@
 //! [`create_connection`], and their options.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
 use crate::error::{Error, ErrorCode};
+use crate::IntoDuration;
 
 pub(crate) mod connect;
 pub(crate) mod server;
@@ -30,9 +32,9 @@ pub struct ServerOptions {
     pub no_delay: bool,
     /// Enable TCP keep-alive on accepted sockets.
     pub keep_alive: bool,
-    /// Idle time before the first keep-alive probe, in ms (floored to
-    /// whole seconds; 0 keeps the system default).
-    pub keep_alive_initial_delay: u64,
+    /// Idle time before the first keep-alive probe (floored to whole
+    /// seconds; zero keeps the system default).
+    pub keep_alive_initial_delay: Duration,
     /// High-water mark of accepted sockets' write queue and read buffer
     /// (default [`DEFAULT_HIGH_WATER_MARK`]).
     pub high_water_mark: Option<usize>,
@@ -64,9 +66,9 @@ pub struct SocketOptions {
     pub no_delay: bool,
     /// Enable TCP keep-alive once connected.
     pub keep_alive: bool,
-    /// Idle time before the first keep-alive probe, in ms (floored to
-    /// whole seconds).
-    pub keep_alive_initial_delay: u64,
+    /// Idle time before the first keep-alive probe (floored to whole
+    /// seconds; zero keeps the system default).
+    pub keep_alive_initial_delay: Duration,
     /// High-water mark of the write queue and read buffer (default
     /// [`DEFAULT_HIGH_WATER_MARK`]).
     pub high_water_mark: Option<usize>,
@@ -88,9 +90,9 @@ pub struct ConnectOptions {
     pub local_address: Option<IpAddr>,
     /// Bind to this local port before connecting.
     pub local_port: Option<u16>,
-    /// Inactivity timeout in ms, set before connecting (so it covers name
+    /// Inactivity timeout, set before connecting (so it covers name
     /// resolution and the handshake); see [`Socket::set_timeout`].
-    pub timeout: Option<u64>,
+    pub timeout: Option<Duration>,
     /// Only addresses of this family: 4 or 6 (0, the default: any). A
     /// family turns happy eyeballs off.
     pub family: u8,
@@ -99,9 +101,10 @@ pub struct ConnectOptions {
     /// Try several addresses of a host name with happy eyeballs (default:
     /// [`get_default_auto_select_family`], `true`).
     pub auto_select_family: Option<bool>,
-    /// Time each attempt but the last gets, in ms (default:
-    /// [`get_default_auto_select_family_attempt_timeout`], 250; at least 10).
-    pub auto_select_family_attempt_timeout: Option<u64>,
+    /// Time each attempt but the last gets (default:
+    /// [`get_default_auto_select_family_attempt_timeout`], 250 ms; at least
+    /// 10 ms).
+    pub auto_select_family_attempt_timeout: Option<Duration>,
     /// Refuse to connect to these addresses: `ERR_IP_BLOCKED` (Node 21+'s
     /// `blockList`).
     pub block_list: Option<crate::BlockList>,
@@ -521,13 +524,15 @@ pub fn create_connection(options: ConnectOptions) -> Result<Socket, Error> {
         family: options.family,
         lookup: options.lookup,
         auto_select: options.auto_select_family,
-        attempt_timeout_ms: options.auto_select_family_attempt_timeout,
+        attempt_timeout_ms: options
+            .auto_select_family_attempt_timeout
+            .map(crate::duration::ms),
         block_list: options.block_list,
         ..connect::Plan::new(port, &options.host)
     };
     let socket = Socket::new(options.socket);
-    if let Some(ms) = options.timeout {
-        socket.set_timeout(ms);
+    if let Some(timeout) = options.timeout {
+        socket.set_timeout(timeout);
     }
     if let Err(e) = socket.connect_plan(plan) {
         socket.destroy();
@@ -560,8 +565,9 @@ pub fn request(
     port: impl IntoPort,
     host: &str,
     data: impl AsRef<[u8]>,
-    timeout: std::time::Duration,
+    timeout: impl IntoDuration,
 ) -> Result<Bytes, Error> {
+    let timeout = timeout.into_duration();
     use std::cell::RefCell;
     use std::rc::Rc;
     let port = connect_port(port)?;

@@ -1,6 +1,7 @@
 //! `Socket`'s public methods: what user code calls.
 
 use super::*;
+use crate::IntoDuration;
 
 impl Socket {
     pub(crate) fn from_key(key: Key) -> Socket {
@@ -322,16 +323,19 @@ impl Socket {
         });
     }
 
-    /// Emits `'timeout'` after `ms` of inactivity (no read, no write).
+    /// Emits `'timeout'` after `timeout` of inactivity (no read, no write):
+    /// milliseconds, as Node, or a `Duration`.
     ///
-    /// Inactivity timeouts are second-granular: `ms` is rounded to the
-    /// nearest whole second, at least one; `0` disables. Above Node's
+    /// Inactivity timeouts are second-granular: `timeout` is rounded to the
+    /// nearest whole second, at least one; `0` (or `Duration::ZERO`)
+    /// disables. Above Node's
     /// `TIMEOUT_MAX` (2^31 - 1 ms, about 24.8 days) it is clamped to
     /// 2147483 s, so `u64::MAX` means "practically never" (Node truncates
     /// it to `TIMEOUT_MAX` too, with a warning). `'timeout'` only
     /// notifies, once per idle period: the listener decides (usually
     /// `destroy()` or `end()`). The timer does not keep the loop alive.
-    pub fn set_timeout(&self, ms: u64) -> Socket {
+    pub fn set_timeout(&self, timeout: impl IntoDuration) -> Socket {
+        let ms = crate::duration::ms(timeout);
         with(|c| {
             let now = c.now_ms;
             let Core { sockets, wheel, .. } = c;
@@ -362,8 +366,13 @@ impl Socket {
     }
 
     /// [`set_timeout`](Socket::set_timeout) plus `cb` as a once `'timeout'`
-    /// listener (not added when `ms` is 0 or the socket is destroyed).
-    pub fn set_timeout_cb<A, F: emitter::Listener<Socket, A>>(&self, ms: u64, cb: F) -> Socket {
+    /// listener (not added when `timeout` is 0 or the socket is destroyed).
+    pub fn set_timeout_cb<A, F: emitter::Listener<Socket, A>>(
+        &self,
+        timeout: impl IntoDuration,
+        cb: F,
+    ) -> Socket {
+        let ms = crate::duration::ms(timeout);
         self.set_timeout(ms);
         if ms > 0 && !self.is_destroyed() {
             self.once("timeout", cb);
@@ -394,28 +403,29 @@ impl Socket {
         *self
     }
 
-    /// Enables TCP keep-alive probes after `initial_delay_ms` idle (floored
-    /// to seconds; 0 keeps the system default; above the kernel's largest,
-    /// 32767 s, clamped to it); remembered until connected.
-    pub fn set_keep_alive(&self, enable: bool, initial_delay_ms: u64) -> Socket {
-        self.set_keep_alive_probes(enable, initial_delay_ms, 0, 0)
+    /// Enables TCP keep-alive probes after `initial_delay` idle
+    /// (milliseconds or a `Duration`, floored to seconds; 0 keeps the
+    /// system default; above the kernel's largest, 32767 s, clamped to it);
+    /// remembered until connected.
+    pub fn set_keep_alive(&self, enable: bool, initial_delay: impl IntoDuration) -> Socket {
+        self.set_keep_alive_probes(enable, initial_delay, 0, 0)
     }
 
     /// [`set_keep_alive`](Socket::set_keep_alive) with the probe interval
-    /// (ms, floored to seconds, at most 32767 s) and count (Node 26's
+    /// (floored to seconds, at most 32767 s) and count (Node 26's
     /// `setKeepAlive(enable, initialDelay, interval, count)`); 0 keeps
     /// Node 20's fixed 1 s and 10 probes.
     pub fn set_keep_alive_probes(
         &self,
         enable: bool,
-        initial_delay_ms: u64,
-        interval_ms: u64,
+        initial_delay: impl IntoDuration,
+        interval: impl IntoDuration,
         count: u32,
     ) -> Socket {
+        let delay = initial_delay.into_duration().as_secs();
+        let interval = u32::try_from(interval.into_duration().as_secs()).unwrap_or(u32::MAX);
         with(|c| {
             if let Some(s) = sock(c, self.key) {
-                let delay = initial_delay_ms / 1000;
-                let interval = u32::try_from(interval_ms / 1000).unwrap_or(u32::MAX);
                 let changed = s.keep_alive != enable
                     || (enable
                         && (s.keep_alive_delay_s != delay
@@ -650,9 +660,9 @@ impl Socket {
     ///
     /// As [`run`](crate::run): an unhandled `'error'`, or a call from inside
     /// a callback.
-    pub fn wait_closed(&self, timeout: Duration) -> Result<bool, Error> {
+    pub fn wait_closed(&self, timeout: impl IntoDuration) -> Result<bool, Error> {
         let socket = *self;
-        crate::run_until_timeout(timeout, || socket.closed())
+        crate::run_until_timeout(timeout.into_duration(), || socket.closed())
     }
 
     /// The error the socket was destroyed with (Node's `errored`).

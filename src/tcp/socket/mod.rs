@@ -296,7 +296,7 @@ impl SocketState {
             timeout_ms: 0,
             last_active: 0,
             wheel_deadline: 0,
-            keep_alive_delay_s: options.keep_alive_initial_delay / 1000,
+            keep_alive_delay_s: options.keep_alive_initial_delay.as_secs(),
             flowing: None,
             readable: false,
             writable: true,
