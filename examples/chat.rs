@@ -410,7 +410,7 @@ fn explain(err: &Error) -> &'static str {
 /// Sets up one accepted connection.
 fn accept(chat: &Shared, socket: &Socket) {
     let id = socket.id();
-    let client_id = match socket.remote_addr() {
+    let client_id = match socket.peer_addr() {
         Some(addr) => format!("{}:{}", addr.ip(), addr.port()),
         None => format!("#{id}"),
     };

@@ -143,7 +143,7 @@ pub fn start(host: &str, port: u16, verbose: bool) -> Result<(Server, Sessions),
                 }
                 Session {
                     socket: *tcp_socket,
-                    peer: tcp_socket.remote_addr(),
+                    peer: tcp_socket.peer_addr(),
                     chunks: 0,
                     bytes: 0,
                 }

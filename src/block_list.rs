@@ -15,12 +15,8 @@ enum Rule {
     Subnet(IpAddr, u8),
 }
 
-fn family(ip: &IpAddr) -> &'static str {
-    if ip.is_ipv4() {
-        "IPv4"
-    } else {
-        "IPv6"
-    }
+fn family(ip: &IpAddr) -> crate::tcp::Family {
+    crate::tcp::Family::from(*ip)
 }
 
 fn bits(ip: &IpAddr) -> u128 {

@@ -113,8 +113,8 @@ pub use emitter::{Listener, ListenerId, Payload, Registration, Shape};
 pub use error::{Error, ErrorCode};
 pub use handler::Handler;
 pub use tcp::{
-    ConnectOptions, ConnectionAttempt, DropInfo, IntoPort, ListenOptions, Lookup, ReadyState,
-    Server, ServerOptions, Socket, SocketOptions, WriteData,
+    ConnectOptions, ConnectionAttempt, DropInfo, Family, IntoPort, ListenOptions, Lookup,
+    ReadyState, Server, ServerOptions, Socket, SocketOptions, WriteData,
 };
 pub use text::Encoding;
 pub use timer::{

@@ -7,7 +7,7 @@ use std::cell::{Cell, RefCell};
 use std::net::{IpAddr, Ipv4Addr};
 use std::rc::Rc;
 
-use nodenet::{tcp, Bytes, ConnectOptions, Error, Lookup, Server, ServerOptions, Socket};
+use nodenet::{tcp, Bytes, ConnectOptions, Error, Family, Lookup, Server, ServerOptions, Socket};
 use util::*;
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -227,7 +227,7 @@ fn n18_dns_failure_is_enotfound() {
             "C:lookup error={:?} address={:?} family={:?} host={}",
             l.error.as_ref().map(Error::code),
             l.address,
-            l.family(),
+            l.family().map(Family::as_number),
             l.host
         ))
     });
@@ -271,7 +271,7 @@ fn n19_lookup_only_for_host_names() {
                 "{host}:lookup error={:?} address={:?} family={:?} host={}",
                 l.error.as_ref().map(Error::code),
                 l.address.map(|a| a.to_string()),
-                l.family(),
+                l.family().map(Family::as_number),
                 l.host
             ))
         });

@@ -2330,7 +2330,7 @@ fn addresses() {
                 t2.log(format!(
                     "S connection {} {} {} {} {} number {}",
                     undef(s.remote_address()),
-                    family(s.remote_addr()),
+                    family(s.peer_addr()),
                     undef(s.local_address()),
                     family(s.address()),
                     s.local_port() == Some(p.get()),
@@ -2364,7 +2364,7 @@ fn addresses() {
                 t3.log(format!(
                     "C connect {} {} {} {} {} number {}",
                     undef(c.remote_address()),
-                    family(c.remote_addr()),
+                    family(c.peer_addr()),
                     c.remote_port() == Some(p.get()),
                     undef(c.local_address()),
                     family(c.address()),

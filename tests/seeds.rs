@@ -241,7 +241,7 @@ fn starcounter_sessions_by_id_freed_on_disconnect() {
         assert_eq!(*id, session.socket.id(), "keyed by ToUInt64()");
         assert_eq!(session.chunks, 1);
         assert!(!session.socket.is_destroyed());
-        assert_eq!(session.peer, session.socket.remote_addr());
+        assert_eq!(session.peer, session.socket.peer_addr());
     }
     go.send(()).unwrap();
     let table = sessions.clone();
@@ -407,7 +407,7 @@ fn kn_sock_handler_gets_data_addr_socket_and_send_gets_the_reply() {
             move |data: &Bytes, addr: SocketAddr, client_socket: &Socket| {
                 s.lock()
                     .unwrap()
-                    .push((data.to_vec(), addr, client_socket.remote_addr()));
+                    .push((data.to_vec(), addr, client_socket.peer_addr()));
                 kn_sock::handle_tcp_message(data, addr, client_socket);
             },
             args,

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nodenet::{tcp, Bytes, DropInfo, Error, ListenOptions, Server, ServerOptions, Socket};
+use nodenet::{tcp, Bytes, DropInfo, Error, Family, ListenOptions, Server, ServerOptions, Socket};
 use util::*;
 
 /// A server whose `'connection'` listener does nothing.
@@ -636,7 +636,7 @@ fn n66_ipv6_only() {
     c.on("error", |_: &Socket, _: &Error| {});
     run_until(LIMIT, || remote.borrow().is_some());
     let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
-    assert_eq!(*remote.borrow(), Some((Some(mapped), Some("IPv6"))));
+    assert_eq!(*remote.borrow(), Some((Some(mapped), Some(Family::Ipv6))));
     dual.close();
     run_bounded(LIMIT);
 }

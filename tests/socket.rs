@@ -8,7 +8,9 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::time::Duration;
 
-use nodenet::{tcp, Bytes, Error, ReadyState, Server, ServerOptions, Socket, SocketOptions};
+use nodenet::{
+    tcp, Bytes, Error, Family, ReadyState, Server, ServerOptions, Socket, SocketOptions,
+};
 use util::*;
 
 /// N65: a fresh socket reads "open" (Node's quirk) with pending=true and
@@ -202,9 +204,7 @@ fn n64_remote_and_local_address_properties() {
         srv.close();
     });
     let port = listen_local(server);
-    let server_family = server
-        .address()
-        .map(|a| if a.is_ipv4() { "IPv4" } else { "IPv6" });
+    let server_family = server.address().map(Family::from);
     let c = tcp::connect(port, "127.0.0.1", |_: &Socket| {}).unwrap();
     assert_eq!(c.remote_address(), None);
     assert_eq!(c.remote_port(), None);
@@ -219,7 +219,7 @@ fn n64_remote_and_local_address_properties() {
             "C:connect {:?} {:?} {:?} {:?}",
             s.remote_address().map(|a| a.to_string()),
             s.remote_port() == Some(port),
-            s.remote_family(),
+            s.remote_family().map(|f| f.to_string()),
             s.local_address().map(|a| a.to_string()),
         ));
         assert!(s.local_port().is_some());
@@ -251,7 +251,8 @@ fn n64_remote_and_local_address_properties() {
         s.remote_address().map(|a| a.to_string()),
         Some("127.0.0.1".into())
     );
-    assert_eq!(s.remote_family(), Some("IPv4"));
+    assert_eq!(s.remote_family(), Some(Family::Ipv4));
+    assert_eq!(s.remote_family().unwrap().to_string(), "IPv4");
     assert_eq!(s.server(), Some(server));
     run_bounded(LIMIT);
     assert_eq!(
@@ -273,7 +274,7 @@ fn n64_dual_stack_server_sees_ipv4_mapped_clients() {
         t.log(format!(
             "{:?} {:?}",
             s.remote_address().map(|a| a.to_string()),
-            s.remote_family()
+            s.remote_family().map(|f| f.to_string())
         ));
         s.end();
         srv.close();
@@ -349,7 +350,7 @@ fn ids_are_stable_and_stale_handles_are_harmless() {
     assert_eq!(a.listener_count("data"), 0);
     assert_eq!(a.bytes_read(), 0);
     assert_eq!(a.bytes_written(), 0);
-    assert_eq!(a.remote_addr(), None);
+    assert_eq!(a.peer_addr(), None);
     assert!(
         a.connect(port, "127.0.0.1").is_err(),
         "a stale socket cannot connect"
@@ -1022,4 +1023,72 @@ fn raw_fd_is_the_connections_descriptor_while_it_has_one() {
     assert_eq!(c.raw_fd(), None);
     server.close();
     run_bounded(LIMIT);
+}
+
+/// Issue 11, item 2: a `SocketAddr` converts into `ListenOptions` and
+/// `ConnectOptions` (`listen_with(addr.into())`,
+/// `create_connection(addr.into())`), and a socket answers std's and
+/// tokio's `local_addr()` / `peer_addr()` beside Node's names.
+#[test]
+fn socket_addrs_convert_into_options_and_read_back_by_std_names() {
+    use std::net::SocketAddr;
+    let accepted: Rc<Cell<Option<Socket>>> = Rc::new(Cell::new(None));
+    let a = accepted.clone();
+    let server = tcp::create_server(ServerOptions::default(), move |_: &Server, s: &Socket| {
+        a.set(Some(*s));
+    });
+    let bind: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let options = nodenet::ListenOptions::from(bind);
+    assert_eq!(options, nodenet::ListenOptions::new(0).host("127.0.0.1"));
+    server.listen_with(bind.into()).unwrap();
+    let addr = server.address().unwrap();
+    assert_eq!(addr.ip(), bind.ip());
+
+    let options = nodenet::ConnectOptions::from(addr);
+    assert_eq!(
+        (options.port, options.host.as_str()),
+        (addr.port(), "127.0.0.1")
+    );
+    let c = tcp::create_connection(addr.into()).unwrap();
+    assert_eq!((c.local_addr(), c.peer_addr()), (None, None));
+    run_until(LIMIT, || {
+        accepted.get().is_some() && c.local_addr().is_some()
+    });
+    let s = accepted.get().unwrap();
+    assert_eq!(c.peer_addr(), Some(addr));
+    assert_eq!(c.local_addr(), c.address());
+    assert_eq!(s.local_addr(), Some(addr));
+    assert_eq!(s.peer_addr(), c.local_addr());
+    // Node's split names agree with them.
+    assert_eq!(c.peer_addr().map(|a| a.ip()), c.remote_address());
+    assert_eq!(c.peer_addr().map(|a| a.port()), c.remote_port());
+    assert_eq!(c.local_addr().map(|a| a.port()), c.local_port());
+    assert_eq!(c.local_family(), Some(Family::Ipv4));
+    c.destroy();
+    server.close();
+    run_bounded(LIMIT);
+}
+
+/// Issue 11, item 2: `Family` prints and parses Node's `"IPv4"` / `"IPv6"`
+/// and keeps Node's numbers reachable.
+#[test]
+fn family_prints_and_parses_nodes_names() {
+    assert_eq!(Family::Ipv4.to_string(), "IPv4");
+    assert_eq!(Family::Ipv6.to_string(), "IPv6");
+    for (text, family) in [
+        ("IPv4", Family::Ipv4),
+        ("ipv6", Family::Ipv6),
+        ("4", Family::Ipv4),
+        ("6", Family::Ipv6),
+    ] {
+        assert_eq!(text.parse::<Family>().unwrap(), family, "{text}");
+    }
+    for family in [Family::Ipv4, Family::Ipv6] {
+        assert_eq!(family.to_string().parse::<Family>().unwrap(), family);
+    }
+    let err = "IPv5".parse::<Family>().unwrap_err();
+    assert_eq!(err.code(), "ERR_INVALID_ARG_VALUE");
+    assert_eq!((u8::from(Family::Ipv4), Family::Ipv6.as_number()), (4, 6));
+    let v6: std::net::IpAddr = "::1".parse().unwrap();
+    assert_eq!(Family::from(v6), Family::Ipv6);
 }

@@ -136,19 +136,11 @@ pub(crate) struct Attempts {
     seq: u32,
 }
 
-fn family_of(addr: &SocketAddr) -> u8 {
-    if addr.is_ipv4() {
-        4
-    } else {
-        6
-    }
-}
-
 fn attempt_info(addr: SocketAddr, error: Option<Error>) -> ConnectionAttempt {
     ConnectionAttempt {
         address: addr.ip(),
         port: addr.port(),
-        family: family_of(&addr),
+        family: crate::tcp::Family::from(addr),
         error,
     }
 }

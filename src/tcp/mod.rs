@@ -1,7 +1,9 @@
 //! Node's `net` for TCP: [`create_server`], [`connect`],
 //! [`create_connection`], and their options.
 
+use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -93,9 +95,9 @@ pub struct ConnectOptions {
     /// Inactivity timeout, set before connecting (so it covers name
     /// resolution and the handshake); see [`Socket::set_timeout`].
     pub timeout: Option<Duration>,
-    /// Only addresses of this family: 4 or 6 (0, the default: any). A
-    /// family turns happy eyeballs off.
-    pub family: u8,
+    /// Only addresses of this family (`None`, the default: either). A
+    /// family turns happy eyeballs off. Node's `family: 4 | 6 | 0`.
+    pub family: Option<Family>,
     /// A custom resolver instead of the system's (Node's `lookup`).
     pub lookup: Option<Resolver>,
     /// Try several addresses of a host name with happy eyeballs (default:
@@ -113,7 +115,7 @@ pub struct ConnectOptions {
 }
 
 /// Options of [`Server::listen_with`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenOptions {
     /// The port; 0 picks a free one.
     pub port: u16,
@@ -165,6 +167,27 @@ impl ListenOptions {
     }
 }
 
+impl From<SocketAddr> for ListenOptions {
+    /// Listen on exactly this address: `server.listen_with(addr.into())`
+    /// (an IPv6 scope id is not kept).
+    fn from(addr: SocketAddr) -> ListenOptions {
+        ListenOptions::new(addr.port()).host(&addr.ip().to_string())
+    }
+}
+
+impl From<SocketAddr> for ConnectOptions {
+    /// Connect to exactly this address, every other option at its
+    /// default: `tcp::create_connection(addr.into())` (an IPv6 scope id is
+    /// not kept).
+    fn from(addr: SocketAddr) -> ConnectOptions {
+        ConnectOptions {
+            port: addr.port(),
+            host: addr.ip().to_string(),
+            ..ConnectOptions::default()
+        }
+    }
+}
+
 /// What `'drop'` reports about a connection refused by `max_connections`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DropInfo {
@@ -182,8 +205,8 @@ pub struct ConnectionAttempt {
     pub address: IpAddr,
     /// The port tried.
     pub port: u16,
-    /// 4 or 6.
-    pub family: u8,
+    /// The address's family (Node's 4 or 6: [`Family::as_number`]).
+    pub family: Family,
     /// Why it failed (`'connectionAttemptFailed'` only).
     pub error: Option<Error>,
 }
@@ -201,15 +224,109 @@ pub struct Lookup {
 }
 
 impl Lookup {
-    /// 4 or 6 for the resolved address, as Node's `family` argument.
-    pub fn family(&self) -> Option<u8> {
-        self.address.map(|a| if a.is_ipv4() { 4 } else { 6 })
+    /// The resolved address's family, Node's `family` argument (4 or 6:
+    /// [`Family::as_number`]).
+    pub fn family(&self) -> Option<Family> {
+        self.address.map(Family::from)
+    }
+}
+
+/// An address family: Node's `'IPv4'` / `'IPv6'` strings (`Display`,
+/// `FromStr`) and its `4` / `6` numbers ([`as_number`](Family::as_number),
+/// `u8::from`).
+///
+/// # Examples
+///
+/// ```
+/// use nodenet::tcp::Family;
+/// use std::net::IpAddr;
+/// assert_eq!(Family::Ipv6.to_string(), "IPv6");
+/// assert_eq!("IPv4".parse::<Family>().unwrap(), Family::Ipv4);
+/// assert_eq!(u8::from(Family::Ipv6), 6);
+/// assert_eq!(Family::from("::1".parse::<IpAddr>().unwrap()), Family::Ipv6);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    /// IPv4 (Node's `'IPv4'`, `4`).
+    Ipv4,
+    /// IPv6 (Node's `'IPv6'`, `6`).
+    Ipv6,
+}
+
+impl Family {
+    /// Node's string: `"IPv4"` or `"IPv6"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "IPv4",
+            Family::Ipv6 => "IPv6",
+        }
+    }
+
+    /// Node's number: 4 or 6 (as `net.isIP` and the `family` option).
+    pub fn as_number(self) -> u8 {
+        match self {
+            Family::Ipv4 => 4,
+            Family::Ipv6 => 6,
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Family {
+    type Err = Error;
+
+    /// `"IPv4"` / `"IPv6"` in any case, or `"4"` / `"6"`, as Node's
+    /// options accept them.
+    ///
+    /// # Errors
+    ///
+    /// `ERR_INVALID_ARG_VALUE` for anything else.
+    fn from_str(s: &str) -> Result<Family, Error> {
+        match s.to_ascii_lowercase().as_str() {
+            "ipv4" | "4" => Ok(Family::Ipv4),
+            "ipv6" | "6" => Ok(Family::Ipv6),
+            _ => Err(Error::new(
+                ErrorCode::ErrInvalidArgValue,
+                format!("The argument 'family' must be one of: 'IPv4', 'IPv6'. Received '{s}'"),
+            )),
+        }
+    }
+}
+
+impl From<Family> for u8 {
+    fn from(family: Family) -> u8 {
+        family.as_number()
+    }
+}
+
+impl From<IpAddr> for Family {
+    fn from(ip: IpAddr) -> Family {
+        if ip.is_ipv4() {
+            Family::Ipv4
+        } else {
+            Family::Ipv6
+        }
+    }
+}
+
+impl From<SocketAddr> for Family {
+    fn from(addr: SocketAddr) -> Family {
+        Family::from(addr.ip())
     }
 }
 
 /// Node's `net.isIP(input)`: 4 for dotted-decimal IPv4 (no leading
 /// zeros), 6 for IPv6 (an IPv4-mapped form and a `%zone` suffix allowed),
 /// 0 for anything else.
+///
+/// Node's number is kept (rather than an `Option<Family>`): the function is
+/// Node's, and its 0 / 4 / 6 are what a port compares with; for a typed
+/// answer parse the string as an `IpAddr` and take [`Family::from`].
 ///
 /// # Examples
 ///
@@ -496,22 +613,14 @@ pub fn connect(
 
 /// Node's `net.createConnection(options)`: a socket with `options.socket`,
 /// its timeout set, connecting to `options.host:options.port`. Chain
-/// `.once("connect", ..)` for a connect listener.
+/// `.once("connect", ..)` for a connect listener. A `SocketAddr` converts
+/// into the options: `tcp::create_connection(addr.into())`.
 ///
 /// # Errors
 ///
 /// `ERR_SOCKET_BAD_PORT` for port 0.
 pub fn create_connection(options: ConnectOptions) -> Result<Socket, Error> {
     let port = connect_port(options.port)?;
-    if !matches!(options.family, 0 | 4 | 6) {
-        return Err(Error::new(
-            ErrorCode::ErrInvalidArgValue,
-            format!(
-                "The property 'options.family' must be one of: 0, 4, 6. Received {}",
-                options.family
-            ),
-        ));
-    }
     let local = match (options.local_address, options.local_port) {
         (None, None) => None,
         (ip, port) => Some(SocketAddr::new(
@@ -521,7 +630,7 @@ pub fn create_connection(options: ConnectOptions) -> Result<Socket, Error> {
     };
     let plan = connect::Plan {
         local,
-        family: options.family,
+        family: options.family.map_or(0, u8::from),
         lookup: options.lookup,
         auto_select: options.auto_select_family,
         attempt_timeout_ms: options

@@ -507,7 +507,8 @@ impl Server {
     }
 
     /// [`listen`](Server::listen) with every option: backlog (511 by
-    /// default), `ipv6_only`, `reuse_port`.
+    /// default), `ipv6_only`, `reuse_port`. A `SocketAddr` converts into
+    /// the options: `server.listen_with(addr.into())`.
     ///
     /// # Errors
     ///

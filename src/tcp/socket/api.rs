@@ -1,6 +1,7 @@
 //! `Socket`'s public methods: what user code calls.
 
 use super::*;
+use crate::tcp::Family;
 use crate::IntoDuration;
 
 impl Socket {
@@ -509,45 +510,56 @@ impl Socket {
         *self
     }
 
-    /// The local address, once connected.
+    /// The local address, once connected (Node's `address()`; the same as
+    /// [`local_addr`](Socket::local_addr)).
     pub fn address(&self) -> Option<SocketAddr> {
         self.get(None, |s| if s.destroyed { None } else { s.local })
     }
 
+    /// The local address, once connected, by std's and tokio's name; the
+    /// same as Node's [`address`](Socket::address).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.address()
+    }
+
     /// The peer's address, once connected (kept after destroy, until the
-    /// handle goes stale).
-    pub fn remote_addr(&self) -> Option<SocketAddr> {
+    /// handle goes stale), by std's and tokio's name; Node splits it into
+    /// [`remote_address`](Socket::remote_address) and
+    /// [`remote_port`](Socket::remote_port).
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.get(None, |s| s.remote)
     }
 
-    /// The peer's IP address.
+    /// The peer's IP address (Node's `remoteAddress`).
     pub fn remote_address(&self) -> Option<IpAddr> {
-        self.remote_addr().map(|a| a.ip())
+        self.peer_addr().map(|a| a.ip())
     }
 
-    /// The peer's port.
+    /// The peer's port (Node's `remotePort`).
     pub fn remote_port(&self) -> Option<u16> {
-        self.remote_addr().map(|a| a.port())
+        self.peer_addr().map(|a| a.port())
     }
 
-    /// `"IPv4"` or `"IPv6"`, as Node's `remoteFamily`.
-    pub fn remote_family(&self) -> Option<&'static str> {
-        self.remote_addr().map(|a| family(&a))
+    /// The peer's address family (Node's `remoteFamily`; its `Display` is
+    /// Node's `"IPv4"` / `"IPv6"`).
+    pub fn remote_family(&self) -> Option<Family> {
+        self.peer_addr().map(Family::from)
     }
 
-    /// Our IP address, once connected.
+    /// Our IP address, once connected (Node's `localAddress`).
     pub fn local_address(&self) -> Option<IpAddr> {
         self.address().map(|a| a.ip())
     }
 
-    /// Our port, once connected.
+    /// Our port, once connected (Node's `localPort`).
     pub fn local_port(&self) -> Option<u16> {
         self.address().map(|a| a.port())
     }
 
-    /// `"IPv4"` or `"IPv6"`, as Node's `localFamily`.
-    pub fn local_family(&self) -> Option<&'static str> {
-        self.address().map(|a| family(&a))
+    /// Our address family (Node's `localFamily`; its `Display` is Node's
+    /// `"IPv4"` / `"IPv6"`).
+    pub fn local_family(&self) -> Option<Family> {
+        self.address().map(Family::from)
     }
 
     /// Bytes received so far.
@@ -696,14 +708,6 @@ impl Socket {
     /// The server that accepted this socket (`None` for client sockets).
     pub fn server(&self) -> Option<crate::Server> {
         self.get(None, |s| s.server.map(crate::Server::from_key))
-    }
-}
-
-fn family(addr: &SocketAddr) -> &'static str {
-    if addr.is_ipv4() {
-        "IPv4"
-    } else {
-        "IPv6"
     }
 }
 
