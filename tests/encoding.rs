@@ -72,7 +72,7 @@ fn n46_a_large_multibyte_string_arrives_whole() {
     c.on("data", move |_: &Socket, s: &str| {
         t.borrow_mut().push_str(s)
     });
-    assert_eq!(c.encoding(), Some(Encoding::Utf8));
+    assert_eq!(c.readable_encoding(), Some(Encoding::Utf8));
     run_bounded(LIMIT);
     let text = text.borrow();
     assert_eq!(text.chars().count(), 40 * 1024);

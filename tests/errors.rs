@@ -91,7 +91,7 @@ fn n13_many_parallel_refused_connects() {
                 "round {round} socket {i}"
             );
         }
-        assert!(sockets.iter().all(Socket::is_destroyed));
+        assert!(sockets.iter().all(Socket::destroyed));
     }
 }
 

@@ -667,14 +667,14 @@ fn n70_unref_server_lets_run_return() {
 }
 
 /// N70: a ref'd listening server keeps `run_for` busy until its deadline
-/// (an unref'd timer inside the window fires), and `ref_()` after `unref()`
+/// (an unref'd timer inside the window fires), and `r#ref()` after `unref()`
 /// restores that.
 #[test]
 fn n70_refd_server_keeps_the_loop_alive() {
     let server = idle_server();
     listen_local(server);
     server.unref();
-    server.ref_();
+    server.r#ref();
     let fired = Rc::new(Cell::new(false));
     let f = fired.clone();
     nodenet::set_timeout(move || f.set(true), 100).unref();

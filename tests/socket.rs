@@ -314,7 +314,7 @@ fn ids_are_stable_and_stale_handles_are_harmless() {
     a.destroy();
     run_bounded(LIMIT);
     assert_eq!(closed_id.get(), a_id, "id() unchanged inside 'close'");
-    assert!(a.is_destroyed());
+    assert!(a.destroyed());
     assert!(a.destroyed());
 
     // A new socket, probably in the freed slot: a distinct id, and the
@@ -323,7 +323,7 @@ fn ids_are_stable_and_stale_handles_are_harmless() {
     let b = tcp::connect(port, "127.0.0.1", |_: &Socket| {}).unwrap();
     assert_ne!(b.id(), a_id);
     assert_ne!(b, a);
-    assert!(!b.is_destroyed());
+    assert!(!b.destroyed());
 
     // Every call on the stale handle is a no-op with a default answer.
     assert!(!a.write("x"));
@@ -961,14 +961,14 @@ fn type_of_service_is_applied_at_connect_and_read_back() {
     let port = listen_local(server);
     let c = Socket::new(SocketOptions::default());
     c.set_type_of_service(0x10);
-    assert_eq!(c.type_of_service(), 0x10, "cached before connect");
+    assert_eq!(c.get_type_of_service(), 0x10, "cached before connect");
     c.connect(port, "127.0.0.1").unwrap();
     let seen = Rc::new(Cell::new(0u8));
     let s2 = seen.clone();
     c.on("connect", move |s: &Socket| {
-        s2.set(s.type_of_service());
+        s2.set(s.get_type_of_service());
         s.set_type_of_service(0x08);
-        assert_eq!(s.type_of_service(), 0x08);
+        assert_eq!(s.get_type_of_service(), 0x08);
     });
     run_bounded(LIMIT);
     assert_eq!(seen.get(), 0x10, "read back from the connected socket");

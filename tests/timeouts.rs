@@ -59,7 +59,7 @@ fn n47_set_timeout_zero_disables() {
     let done = flag_after(1500);
     run_until(LIMIT, || done.get());
     assert!(trace.entries().is_empty(), "{:?}", trace.entries());
-    assert!(!c.is_destroyed());
+    assert!(!c.destroyed());
 
     c.destroy();
     server.close();
@@ -107,7 +107,7 @@ fn n48_timeout_fires_once_and_does_not_close() {
     c.set_timeout_cb(1000, move |s: &Socket| {
         t.log(format!(
             "cb:destroyed={}:{}",
-            s.is_destroyed(),
+            s.destroyed(),
             s.ready_state()
         ))
     });
@@ -116,7 +116,7 @@ fn n48_timeout_fires_once_and_does_not_close() {
     let later = flag_after(1300);
     run_until(LIMIT, || later.get());
     assert_eq!(trace.entries(), ["timeout", "cb:destroyed=false:open"]);
-    assert!(!c.is_destroyed());
+    assert!(!c.destroyed());
     assert_eq!(c.ready_state(), ReadyState::Open);
     assert_eq!(c.timeout(), Some(Duration::from_secs(1)), "still armed");
 
@@ -229,7 +229,7 @@ fn n50_timeout_on_a_never_connected_socket() {
         t.log(format!(
             "s:timeout:pending={}:destroyed={}",
             s.pending(),
-            s.is_destroyed()
+            s.destroyed()
         ))
     });
     s.set_timeout(1000);
@@ -271,7 +271,7 @@ fn n50_connect_options_timeout_covers_connecting() {
         t.log(format!(
             "c:timeout:connecting={}:destroyed={}:{}",
             s.connecting(),
-            s.is_destroyed(),
+            s.destroyed(),
             s.ready_state()
         ));
         s.destroy();
@@ -358,7 +358,7 @@ fn n52_idle_timer_does_not_keep_the_loop_alive() {
     run_until(LIMIT, || accepted.get().is_some());
     run_bounded(LIMIT);
     assert_eq!(fired.get(), 0, "an inactivity timer kept the loop alive");
-    assert!(!c.is_destroyed());
+    assert!(!c.destroyed());
     c.destroy();
     accepted.get().unwrap().destroy();
     run_bounded(LIMIT);
@@ -498,7 +498,7 @@ fn user_timers_clear() {
 }
 
 /// An unref'd timer does not keep `run()` alive (it never runs if nothing
-/// else does), but runs when something else keeps the loop going; `ref_()`
+/// else does), but runs when something else keeps the loop going; `r#ref()`
 /// restores it.
 #[test]
 fn user_timers_unref() {
@@ -515,7 +515,7 @@ fn user_timers_unref() {
     set_timeout(move || a.log("unrefd"), 10).unref();
     set_timeout(move || b.log("refd"), 60);
     let back = set_timeout(move || c.log("unref-then-ref"), 80).unref();
-    back.ref_();
+    back.r#ref();
     assert!(back.has_ref());
     run_bounded(LIMIT);
     assert_eq!(trace.entries(), ["unrefd", "refd", "unref-then-ref"]);

@@ -649,8 +649,9 @@ impl Server {
         with(|c| srv(c, self.key).and_then(|s| s.max_connections))
     }
 
-    /// Keeps the loop alive while listening (the default).
-    pub fn ref_(&self) -> Server {
+    /// Keeps the loop alive while listening (the default): Node's `ref()`,
+    /// spelled `r#ref` because `ref` is a Rust keyword.
+    pub fn r#ref(&self) -> Server {
         self.set_ref(true)
     }
 

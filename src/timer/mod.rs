@@ -46,8 +46,9 @@ impl Timer {
         self.set_ref(false)
     }
 
-    /// Makes this timer keep the loop alive again (the default).
-    pub fn ref_(&self) -> Timer {
+    /// Makes this timer keep the loop alive again (the default): Node's
+    /// `ref()`, spelled `r#ref` because `ref` is a Rust keyword.
+    pub fn r#ref(&self) -> Timer {
         self.set_ref(true)
     }
 

@@ -247,8 +247,9 @@ impl Socket {
         *self
     }
 
-    /// The encoding set by [`set_encoding`](Socket::set_encoding).
-    pub fn encoding(&self) -> Option<Encoding> {
+    /// The encoding set by [`set_encoding`](Socket::set_encoding) (Node's
+    /// `readableEncoding`).
+    pub fn readable_encoding(&self) -> Option<Encoding> {
         self.get(None, |s| s.decoder.as_ref().map(|d| d.encoding()))
     }
 
@@ -375,7 +376,7 @@ impl Socket {
     ) -> Socket {
         let ms = crate::duration::ms(timeout);
         self.set_timeout(ms);
-        if ms > 0 && !self.is_destroyed() {
+        if ms > 0 && !self.destroyed() {
             self.once("timeout", cb);
         }
         *self
@@ -462,7 +463,7 @@ impl Socket {
 
     /// The IP type of service in force (Node's `getTypeOfService`): read
     /// from the connection when there is one, else the cached value.
-    pub fn type_of_service(&self) -> u8 {
+    pub fn get_type_of_service(&self) -> u8 {
         self.get(0, |s| {
             let from_socket = s
                 .stream
@@ -491,8 +492,9 @@ impl Socket {
         self.get(None, |s| s.stream.as_ref().map(|st| st.as_raw_fd()))
     }
 
-    /// Keeps the loop alive while this socket is active (the default).
-    pub fn ref_(&self) -> Socket {
+    /// Keeps the loop alive while this socket is active (the default):
+    /// Node's `ref()`, spelled `r#ref` because `ref` is a Rust keyword.
+    pub fn r#ref(&self) -> Socket {
         self.set_ref(true)
     }
 
@@ -609,15 +611,10 @@ impl Socket {
         })
     }
 
-    /// Node's `destroyed`: `true` from `destroy()` (or a fatal error) on.
+    /// Node's `destroyed`: `true` from `destroy()` (or a fatal error) on,
+    /// and on a stale handle (Starcounter's `IsDead()`).
     pub fn destroyed(&self) -> bool {
         self.get(true, |s| s.destroyed)
-    }
-
-    /// Whether the socket is gone: destroyed, or a stale handle
-    /// (Starcounter's `IsDead()`).
-    pub fn is_destroyed(&self) -> bool {
-        self.destroyed()
     }
 
     /// Whether the read side is open (Node's `readable`).

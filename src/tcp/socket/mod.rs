@@ -375,7 +375,7 @@ impl SocketState {
 /// [`Socket::new`] + [`Socket::connect`], or handed to a server's
 /// `'connection'` listeners. Copies refer to the same connection; once the
 /// socket's `'close'` has run, every copy is stale: calls on it are harmless
-/// no-ops (writes return `false`) and [`is_destroyed`](Socket::is_destroyed)
+/// no-ops (writes return `false`) and [`destroyed`](Socket::destroyed)
 /// says so. Handles belong to the thread whose loop made them (`!Send`).
 ///
 /// # Events
