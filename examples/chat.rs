@@ -545,7 +545,7 @@ pub fn start_with(host: &str, port: u16, config: Config) -> Result<Server, Error
         Some(Err(err)) => return Err(err),
         None => {
             return Err(Error::new(
-                ErrorCode::ErrServerNotRunning,
+                ErrorCode::ERR_SERVER_NOT_RUNNING,
                 "the server stopped before listening",
             ))
         }

@@ -402,7 +402,7 @@ pub fn wait_for_info(
     let connection = my_object
         .connection
         .clone()
-        .ok_or_else(|| Error::new(nodenet::ErrorCode::ErrSocketClosed, "not connected"))?;
+        .ok_or_else(|| Error::new(nodenet::ErrorCode::ERR_SOCKET_CLOSED, "not connected"))?;
     connection.shutdown();
     let in_time = connection.wait(Some(timeout))?;
     let errors: Vec<&str> = connection.errors().iter().map(Error::code).collect();

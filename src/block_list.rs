@@ -109,7 +109,7 @@ impl BlockList {
     pub fn add_range(&self, start: IpAddr, end: IpAddr) -> Result<(), Error> {
         if start.is_ipv4() != end.is_ipv4() || bits(&start) > bits(&end) {
             return Err(Error::new(
-                ErrorCode::ErrInvalidArgValue,
+                ErrorCode::ERR_INVALID_ARG_VALUE,
                 format!("The range {start}-{end} is not valid"),
             ));
         }
@@ -126,7 +126,7 @@ impl BlockList {
         let max = if network.is_ipv4() { 32 } else { 128 };
         if prefix > max {
             return Err(Error::new(
-                ErrorCode::ErrOutOfRange,
+                ErrorCode::ERR_OUT_OF_RANGE,
                 format!("The value of \"prefix\" is out of range. It must be >= 0 && <= {max}. Received {prefix}"),
             ));
         }
@@ -158,7 +158,7 @@ impl BlockList {
 /// The error of a connection refused by a block list: `ERR_IP_BLOCKED`.
 pub(crate) fn blocked(ip: IpAddr) -> Error {
     Error::new(
-        ErrorCode::ErrIpBlocked,
+        ErrorCode::ERR_IP_BLOCKED,
         format!("IP({ip}) is blocked by net.BlockList"),
     )
 }

@@ -17,9 +17,12 @@ use std::sync::Arc;
 
 /// What went wrong, as Node names it.
 ///
-/// System errors carry the libuv name of the `errno`; the `Err*` variants are
-/// Node's own `ERR_*` codes for misuse of the API. [`ErrorCode::as_str`] gives
-/// the exact string Node puts in `err.code`.
+/// System errors carry the libuv name of the `errno`; the `ERR_*` variants
+/// are Node's own codes for misuse of the API. Every variant is spelled
+/// exactly as Node's `err.code`, like libc's constants, so that a code read
+/// in Node's documentation or in an error message is the variant to
+/// `match` (hence `non_camel_case_types`). [`ErrorCode::as_str`] (and
+/// `Display`) give that string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 #[allow(clippy::upper_case_acronyms, non_camel_case_types)]
@@ -63,35 +66,35 @@ pub enum ErrorCode {
     /// Any other system error; `errno()` holds the number.
     UNKNOWN,
     /// `write()` after our own `end()` (`ERR_STREAM_WRITE_AFTER_END`).
-    ErrStreamWriteAfterEnd,
+    ERR_STREAM_WRITE_AFTER_END,
     /// `write()`/`end()` after `destroy()`, or writes discarded by it (`ERR_STREAM_DESTROYED`).
-    ErrStreamDestroyed,
+    ERR_STREAM_DESTROYED,
     /// A port outside 0..=65535 or not a number (`ERR_SOCKET_BAD_PORT`).
-    ErrSocketBadPort,
+    ERR_SOCKET_BAD_PORT,
     /// `listen()` while already listening (`ERR_SERVER_ALREADY_LISTEN`).
-    ErrServerAlreadyListen,
+    ERR_SERVER_ALREADY_LISTEN,
     /// `close()` on a server that is not listening (`ERR_SERVER_NOT_RUNNING`).
-    ErrServerNotRunning,
+    ERR_SERVER_NOT_RUNNING,
     /// An operation on a socket that has no connection (`ERR_SOCKET_CLOSED`).
-    ErrSocketClosed,
+    ERR_SOCKET_CLOSED,
     /// A queued write whose socket was destroyed while connecting (`ERR_SOCKET_CLOSED_BEFORE_CONNECTION`).
-    ErrSocketClosedBeforeConnection,
+    ERR_SOCKET_CLOSED_BEFORE_CONNECTION,
     /// An argument of the right type but a wrong value (`ERR_INVALID_ARG_VALUE`).
-    ErrInvalidArgValue,
+    ERR_INVALID_ARG_VALUE,
     /// An argument of the wrong type, e.g. a listener of the wrong shape (`ERR_INVALID_ARG_TYPE`).
-    ErrInvalidArgType,
+    ERR_INVALID_ARG_TYPE,
     /// A required argument is missing (`ERR_MISSING_ARGS`).
-    ErrMissingArgs,
+    ERR_MISSING_ARGS,
     /// A string that should be an IP address is not one (`ERR_INVALID_IP_ADDRESS`).
-    ErrInvalidIpAddress,
+    ERR_INVALID_IP_ADDRESS,
     /// A numeric argument out of its range (`ERR_OUT_OF_RANGE`).
-    ErrOutOfRange,
+    ERR_OUT_OF_RANGE,
     /// Every connection attempt timed out (`ERR_SOCKET_CONNECTION_TIMEOUT`).
-    ErrSocketConnectionTimeout,
+    ERR_SOCKET_CONNECTION_TIMEOUT,
     /// An encoding name Node does not know (`ERR_UNKNOWN_ENCODING`).
-    ErrUnknownEncoding,
+    ERR_UNKNOWN_ENCODING,
     /// A connection to an address of a block list (`ERR_IP_BLOCKED`).
-    ErrIpBlocked,
+    ERR_IP_BLOCKED,
 }
 
 impl ErrorCode {
@@ -102,7 +105,7 @@ impl ErrorCode {
     /// ```
     /// use nodenet::ErrorCode;
     /// assert_eq!(ErrorCode::ECONNREFUSED.as_str(), "ECONNREFUSED");
-    /// assert_eq!(ErrorCode::ErrStreamWriteAfterEnd.as_str(), "ERR_STREAM_WRITE_AFTER_END");
+    /// assert_eq!(ErrorCode::ERR_STREAM_WRITE_AFTER_END.as_str(), "ERR_STREAM_WRITE_AFTER_END");
     /// ```
     pub fn as_str(self) -> &'static str {
         use ErrorCode::*;
@@ -126,21 +129,21 @@ impl ErrorCode {
             EAFNOSUPPORT => "EAFNOSUPPORT",
             EINVAL => "EINVAL",
             UNKNOWN => "UNKNOWN",
-            ErrStreamWriteAfterEnd => "ERR_STREAM_WRITE_AFTER_END",
-            ErrStreamDestroyed => "ERR_STREAM_DESTROYED",
-            ErrSocketBadPort => "ERR_SOCKET_BAD_PORT",
-            ErrServerAlreadyListen => "ERR_SERVER_ALREADY_LISTEN",
-            ErrServerNotRunning => "ERR_SERVER_NOT_RUNNING",
-            ErrSocketClosed => "ERR_SOCKET_CLOSED",
-            ErrSocketClosedBeforeConnection => "ERR_SOCKET_CLOSED_BEFORE_CONNECTION",
-            ErrInvalidArgValue => "ERR_INVALID_ARG_VALUE",
-            ErrInvalidArgType => "ERR_INVALID_ARG_TYPE",
-            ErrMissingArgs => "ERR_MISSING_ARGS",
-            ErrInvalidIpAddress => "ERR_INVALID_IP_ADDRESS",
-            ErrOutOfRange => "ERR_OUT_OF_RANGE",
-            ErrSocketConnectionTimeout => "ERR_SOCKET_CONNECTION_TIMEOUT",
-            ErrUnknownEncoding => "ERR_UNKNOWN_ENCODING",
-            ErrIpBlocked => "ERR_IP_BLOCKED",
+            ERR_STREAM_WRITE_AFTER_END => "ERR_STREAM_WRITE_AFTER_END",
+            ERR_STREAM_DESTROYED => "ERR_STREAM_DESTROYED",
+            ERR_SOCKET_BAD_PORT => "ERR_SOCKET_BAD_PORT",
+            ERR_SERVER_ALREADY_LISTEN => "ERR_SERVER_ALREADY_LISTEN",
+            ERR_SERVER_NOT_RUNNING => "ERR_SERVER_NOT_RUNNING",
+            ERR_SOCKET_CLOSED => "ERR_SOCKET_CLOSED",
+            ERR_SOCKET_CLOSED_BEFORE_CONNECTION => "ERR_SOCKET_CLOSED_BEFORE_CONNECTION",
+            ERR_INVALID_ARG_VALUE => "ERR_INVALID_ARG_VALUE",
+            ERR_INVALID_ARG_TYPE => "ERR_INVALID_ARG_TYPE",
+            ERR_MISSING_ARGS => "ERR_MISSING_ARGS",
+            ERR_INVALID_IP_ADDRESS => "ERR_INVALID_IP_ADDRESS",
+            ERR_OUT_OF_RANGE => "ERR_OUT_OF_RANGE",
+            ERR_SOCKET_CONNECTION_TIMEOUT => "ERR_SOCKET_CONNECTION_TIMEOUT",
+            ERR_UNKNOWN_ENCODING => "ERR_UNKNOWN_ENCODING",
+            ERR_IP_BLOCKED => "ERR_IP_BLOCKED",
         }
     }
 
@@ -236,7 +239,7 @@ impl fmt::Display for ErrorCode {
 /// use nodenet::{tcp, ErrorCode};
 /// let err = tcp::connect(70000, "127.0.0.1", |_: &nodenet::Socket| {}).unwrap_err();
 /// assert_eq!(err.code(), "ERR_SOCKET_BAD_PORT");
-/// assert_eq!(err.kind(), ErrorCode::ErrSocketBadPort);
+/// assert_eq!(err.kind(), ErrorCode::ERR_SOCKET_BAD_PORT);
 /// ```
 #[derive(Clone)]
 pub struct Error {
@@ -349,18 +352,18 @@ impl Error {
 
     pub(crate) fn bad_port(what: impl fmt::Display) -> Error {
         Error::new(
-            ErrorCode::ErrSocketBadPort,
+            ErrorCode::ERR_SOCKET_BAD_PORT,
             format!("Port should be >= 0 and < 65536. Received {what}."),
         )
     }
 
     pub(crate) fn write_after_end() -> Error {
-        Error::new(ErrorCode::ErrStreamWriteAfterEnd, "write after end")
+        Error::new(ErrorCode::ERR_STREAM_WRITE_AFTER_END, "write after end")
     }
 
     pub(crate) fn destroyed(op: &str) -> Error {
         Error::new(
-            ErrorCode::ErrStreamDestroyed,
+            ErrorCode::ERR_STREAM_DESTROYED,
             format!("Cannot call {op} after a stream was destroyed"),
         )
     }

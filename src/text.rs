@@ -52,7 +52,7 @@ impl Encoding {
             "hex" => Ok(Encoding::Hex),
             "base64" => Ok(Encoding::Base64),
             _ => Err(Error::new(
-                ErrorCode::ErrUnknownEncoding,
+                ErrorCode::ERR_UNKNOWN_ENCODING,
                 format!("Unknown encoding: {name}"),
             )),
         }

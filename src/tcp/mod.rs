@@ -291,7 +291,7 @@ impl FromStr for Family {
             "ipv4" | "4" => Ok(Family::Ipv4),
             "ipv6" | "6" => Ok(Family::Ipv6),
             _ => Err(Error::new(
-                ErrorCode::ErrInvalidArgValue,
+                ErrorCode::ERR_INVALID_ARG_VALUE,
                 format!("The argument 'family' must be one of: 'IPv4', 'IPv6'. Received '{s}'"),
             )),
         }
@@ -570,7 +570,7 @@ pub fn connect_with(
 pub(crate) fn connect_port(port: impl IntoPort) -> Result<u16, Error> {
     match port.into_port()? {
         0 => Err(Error::new(
-            ErrorCode::ErrSocketBadPort,
+            ErrorCode::ERR_SOCKET_BAD_PORT,
             "Port should be > 0 and < 65536. Received 0.",
         )),
         p => Ok(p),
@@ -713,7 +713,7 @@ pub fn request(
         .map_err(|e| Error::from_io(e, "spawn", None))?;
     worker.join().unwrap_or_else(|_| {
         Err(Error::new(
-            ErrorCode::ErrInvalidArgValue,
+            ErrorCode::ERR_INVALID_ARG_VALUE,
             "the request thread panicked",
         ))
     })

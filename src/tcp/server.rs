@@ -518,14 +518,14 @@ impl Server {
         let resolve = with(|c| -> Result<Option<u64>, Error> {
             let s = srv(c, key).ok_or_else(|| {
                 Error::new(
-                    ErrorCode::ErrServerNotRunning,
+                    ErrorCode::ERR_SERVER_NOT_RUNNING,
                     "Server is not running: it was closed and freed after its 'close'; \
                      create a new server (or listen again from its 'close' listener)",
                 )
             })?;
             if s.listener.is_some() {
                 return Err(Error::new(
-                    ErrorCode::ErrServerAlreadyListen,
+                    ErrorCode::ERR_SERVER_ALREADY_LISTEN,
                     "Listen method has been called more than once without closing.",
                 ));
             }
@@ -583,7 +583,7 @@ impl Server {
         if let Some(cb) = cb {
             let mut cb = Some(cb);
             let err = (!running)
-                .then(|| Error::new(ErrorCode::ErrServerNotRunning, "Server is not running."));
+                .then(|| Error::new(ErrorCode::ERR_SERVER_NOT_RUNNING, "Server is not running."));
             self.once("close", move |s: &Server| {
                 if let Some(cb) = cb.take() {
                     cb(s, err.as_ref());

@@ -53,13 +53,13 @@ impl Socket {
         let to_resolve = with(|c| -> Result<Option<Plan>, Error> {
             let now = c.now_ms;
             let s = sock(c, key)
-                .ok_or_else(|| Error::new(ErrorCode::ErrSocketClosed, "Socket is closed"))?;
+                .ok_or_else(|| Error::new(ErrorCode::ERR_SOCKET_CLOSED, "Socket is closed"))?;
             if s.destroyed {
-                return Err(Error::new(ErrorCode::ErrSocketClosed, "Socket is closed"));
+                return Err(Error::new(ErrorCode::ERR_SOCKET_CLOSED, "Socket is closed"));
             }
             if s.phase != Phase::Fresh {
                 return Err(Error::new(
-                    ErrorCode::ErrInvalidArgValue,
+                    ErrorCode::ERR_INVALID_ARG_VALUE,
                     "the socket is already connecting or connected",
                 ));
             }
@@ -171,7 +171,7 @@ impl Socket {
                 Phase::Fresh => destroy(
                     c,
                     self.key,
-                    Some(Error::new(ErrorCode::ErrSocketClosed, "Socket is closed")),
+                    Some(Error::new(ErrorCode::ERR_SOCKET_CLOSED, "Socket is closed")),
                 ),
                 Phase::Resolving | Phase::Connecting => s.pending_reset = true,
                 Phase::Open => {

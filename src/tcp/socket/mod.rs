@@ -597,7 +597,7 @@ pub(crate) fn destroy(c: &mut Core, key: Key, err: Option<Error>) {
     }
     let write_err = if was_connecting {
         Error::new(
-            ErrorCode::ErrSocketClosedBeforeConnection,
+            ErrorCode::ERR_SOCKET_CLOSED_BEFORE_CONNECTION,
             "Socket closed before the connection was established",
         )
     } else {
