@@ -98,6 +98,44 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in declaration order.
+    const ALL: &'static [ErrorCode] = &[
+        ErrorCode::ECONNREFUSED,
+        ErrorCode::ECONNRESET,
+        ErrorCode::ECONNABORTED,
+        ErrorCode::EADDRINUSE,
+        ErrorCode::EADDRNOTAVAIL,
+        ErrorCode::EACCES,
+        ErrorCode::EPIPE,
+        ErrorCode::ETIMEDOUT,
+        ErrorCode::ENOTFOUND,
+        ErrorCode::EAI_AGAIN,
+        ErrorCode::ENETUNREACH,
+        ErrorCode::EHOSTUNREACH,
+        ErrorCode::ENOTCONN,
+        ErrorCode::EMFILE,
+        ErrorCode::ENFILE,
+        ErrorCode::ENOBUFS,
+        ErrorCode::EAFNOSUPPORT,
+        ErrorCode::EINVAL,
+        ErrorCode::UNKNOWN,
+        ErrorCode::ERR_STREAM_WRITE_AFTER_END,
+        ErrorCode::ERR_STREAM_DESTROYED,
+        ErrorCode::ERR_SOCKET_BAD_PORT,
+        ErrorCode::ERR_SERVER_ALREADY_LISTEN,
+        ErrorCode::ERR_SERVER_NOT_RUNNING,
+        ErrorCode::ERR_SOCKET_CLOSED,
+        ErrorCode::ERR_SOCKET_CLOSED_BEFORE_CONNECTION,
+        ErrorCode::ERR_INVALID_ARG_VALUE,
+        ErrorCode::ERR_INVALID_ARG_TYPE,
+        ErrorCode::ERR_MISSING_ARGS,
+        ErrorCode::ERR_INVALID_IP_ADDRESS,
+        ErrorCode::ERR_OUT_OF_RANGE,
+        ErrorCode::ERR_SOCKET_CONNECTION_TIMEOUT,
+        ErrorCode::ERR_UNKNOWN_ENCODING,
+        ErrorCode::ERR_IP_BLOCKED,
+    ];
+
     /// The exact string Node uses for `err.code`.
     ///
     /// # Examples
@@ -222,8 +260,41 @@ impl ErrorCode {
 }
 
 impl fmt::Display for ErrorCode {
+    /// Node's `err.code` string, as [`as_str`](ErrorCode::as_str).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ErrorCode {
+    type Err = Error;
+
+    /// The variant whose Node code is `s` exactly (`"ECONNREFUSED"`,
+    /// `"ERR_SOCKET_BAD_PORT"`, ...): `Display` read back.
+    ///
+    /// # Errors
+    ///
+    /// `ERR_INVALID_ARG_VALUE` for a string that is not one of nodenet's
+    /// codes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nodenet::ErrorCode;
+    /// assert_eq!("EPIPE".parse::<ErrorCode>().unwrap(), ErrorCode::EPIPE);
+    /// assert_eq!(ErrorCode::ERR_IP_BLOCKED.to_string(), "ERR_IP_BLOCKED");
+    /// ```
+    fn from_str(s: &str) -> Result<ErrorCode, Error> {
+        ErrorCode::ALL
+            .iter()
+            .copied()
+            .find(|code| code.as_str() == s)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::ERR_INVALID_ARG_VALUE,
+                    format!("Unknown error code: '{s}'"),
+                )
+            })
     }
 }
 
@@ -529,6 +600,17 @@ mod tests {
         assert_eq!(err.code(), "ERR_STREAM_WRITE_AFTER_END");
         assert_eq!(err.errno(), None);
         assert_eq!(err.to_string(), "write after end");
+    }
+
+    #[test]
+    fn every_code_prints_and_parses_back() {
+        for &code in ErrorCode::ALL {
+            assert_eq!(code.to_string().parse::<ErrorCode>().unwrap(), code);
+        }
+        assert_eq!(
+            "nope".parse::<ErrorCode>().unwrap_err().kind(),
+            ErrorCode::ERR_INVALID_ARG_VALUE
+        );
     }
 
     #[test]

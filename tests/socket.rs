@@ -1092,3 +1092,21 @@ fn family_prints_and_parses_nodes_names() {
     let v6: std::net::IpAddr = "::1".parse().unwrap();
     assert_eq!(Family::from(v6), Family::Ipv6);
 }
+
+/// Issue 11, item 5: `ReadyState` prints Node's strings and parses them
+/// back.
+#[test]
+fn ready_state_prints_and_parses_nodes_strings() {
+    for (text, state) in [
+        ("opening", ReadyState::Opening),
+        ("open", ReadyState::Open),
+        ("readOnly", ReadyState::ReadOnly),
+        ("writeOnly", ReadyState::WriteOnly),
+        ("closed", ReadyState::Closed),
+    ] {
+        assert_eq!(state.to_string(), text);
+        assert_eq!(text.parse::<ReadyState>().unwrap(), state);
+    }
+    let err = "readonly".parse::<ReadyState>().unwrap_err();
+    assert_eq!(err.code(), "ERR_INVALID_ARG_VALUE");
+}

@@ -136,6 +136,34 @@ impl fmt::Display for ReadyState {
     }
 }
 
+impl std::str::FromStr for ReadyState {
+    type Err = Error;
+
+    /// Node's strings (`"opening"`, `"open"`, `"readOnly"`, `"writeOnly"`,
+    /// `"closed"`), as `Display` prints them.
+    ///
+    /// # Errors
+    ///
+    /// `ERR_INVALID_ARG_VALUE` for any other string.
+    fn from_str(s: &str) -> Result<ReadyState, Error> {
+        [
+            ReadyState::Opening,
+            ReadyState::Open,
+            ReadyState::ReadOnly,
+            ReadyState::WriteOnly,
+            ReadyState::Closed,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == s)
+        .ok_or_else(|| {
+            Error::new(
+                ErrorCode::ERR_INVALID_ARG_VALUE,
+                format!("Unknown readyState: '{s}'"),
+            )
+        })
+    }
+}
+
 /// Deferred socket work, run on the next tick.
 pub(crate) enum SocketTick {
     /// Emit the socket's stored error.
