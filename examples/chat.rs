@@ -44,7 +44,9 @@ use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nodenet::framing::{Decoder, LengthPrefixed};
-use nodenet::{tcp, Bytes, DropInfo, Error, ErrorCode, Server, ServerOptions, Socket};
+use nodenet::{
+    tcp, Bytes, DropInfo, Error, ErrorCode, Server, ServerOptions, Socket, SocketOptions,
+};
 use serde_json::{json, Value};
 
 /// The largest frame a client may send: 1 MiB.
@@ -498,7 +500,10 @@ pub fn start_with(host: &str, port: u16, config: Config) -> Result<Server, Error
     let on_connection = chat.clone();
     let server = tcp::create_server(
         ServerOptions {
-            no_delay: true,
+            socket: SocketOptions {
+                no_delay: true,
+                ..SocketOptions::default()
+            },
             ..ServerOptions::default()
         },
         move |_: &Server, socket: &Socket| accept(&on_connection, socket),

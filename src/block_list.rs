@@ -76,6 +76,17 @@ pub struct BlockList {
     rules: Arc<Mutex<Vec<Rule>>>,
 }
 
+/// Two block lists are equal when they are the same list (clones share
+/// their rules, and a rule added through one is seen by all): identity,
+/// not the rules at this moment, which may change.
+impl PartialEq for BlockList {
+    fn eq(&self, other: &BlockList) -> bool {
+        Arc::ptr_eq(&self.rules, &other.rules)
+    }
+}
+
+impl Eq for BlockList {}
+
 impl fmt::Debug for BlockList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(self.rules()).finish()

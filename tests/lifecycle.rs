@@ -434,7 +434,10 @@ fn n23_allow_half_open_keeps_the_other_direction_open() {
     let trace = Trace::new();
     let t = trace.clone();
     let opts = ServerOptions {
-        allow_half_open: true,
+        socket: SocketOptions {
+            allow_half_open: true,
+            ..SocketOptions::default()
+        },
         ..ServerOptions::default()
     };
     let server = tcp::create_server(opts, move |srv: &Server, s: &Socket| {

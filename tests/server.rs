@@ -1019,3 +1019,56 @@ fn a_server_relistening_in_its_close_listener_is_kept() {
     run_bounded(LIMIT);
     assert_eq!(drops.get(), 1);
 }
+
+/// Issue 11, item 6: every option type has `Default`, `Clone`, `Debug` and
+/// `PartialEq`; a `BlockList` or `Resolver` inside compares by identity
+/// (the same list, the same function), and `ServerOptions` nests the
+/// accepted sockets' options as `ConnectOptions` nests the client's.
+#[test]
+fn option_types_default_clone_and_compare() {
+    use nodenet::{tcp::Resolver, BlockList, ConnectOptions, SocketOptions};
+    let socket = SocketOptions {
+        allow_half_open: true,
+        ..SocketOptions::default()
+    };
+    let server = ServerOptions {
+        socket: socket.clone(),
+        ..ServerOptions::default()
+    };
+    assert_eq!(server.clone(), server);
+    assert_ne!(server, ServerOptions::default());
+    let connect = ConnectOptions {
+        socket,
+        ..ConnectOptions::default()
+    };
+    assert_eq!(connect.socket, server.socket);
+    assert_eq!(ListenOptions::default(), ListenOptions::new(0));
+    assert!(format!("{:?}", ListenOptions::default()).contains("backlog: 511"));
+
+    let list = BlockList::new();
+    let with_list = ServerOptions {
+        block_list: Some(list.clone()),
+        ..ServerOptions::default()
+    };
+    assert_eq!(with_list.clone(), with_list);
+    assert_ne!(
+        with_list,
+        ServerOptions {
+            block_list: Some(BlockList::new()),
+            ..ServerOptions::default()
+        }
+    );
+    let resolver = Resolver::new(|_: &str| Ok(Vec::new()));
+    let with_lookup = ConnectOptions {
+        lookup: Some(resolver.clone()),
+        ..ConnectOptions::default()
+    };
+    assert_eq!(with_lookup.clone(), with_lookup);
+    assert_ne!(
+        with_lookup,
+        ConnectOptions {
+            lookup: Some(Resolver::new(|_: &str| Ok(Vec::new()))),
+            ..ConnectOptions::default()
+        }
+    );
+}

@@ -36,7 +36,10 @@ fn n65_ready_state_transitions() {
     let trace = Trace::new();
     let t = trace.clone();
     let opts = ServerOptions {
-        allow_half_open: true,
+        socket: SocketOptions {
+            allow_half_open: true,
+            ..SocketOptions::default()
+        },
         ..ServerOptions::default()
     };
     let server = tcp::create_server(opts, move |srv: &Server, s: &Socket| {
@@ -415,9 +418,12 @@ fn set_no_delay_and_keep_alive_do_not_fail_before_or_after_connect() {
     let trace = Trace::new();
     let t = trace.clone();
     let opts = ServerOptions {
-        no_delay: true,
-        keep_alive: true,
-        keep_alive_initial_delay: Duration::from_millis(2500),
+        socket: SocketOptions {
+            no_delay: true,
+            keep_alive: true,
+            keep_alive_initial_delay: Duration::from_millis(2500),
+            ..SocketOptions::default()
+        },
         ..ServerOptions::default()
     };
     let server = tcp::create_server(opts, move |srv: &Server, s: &Socket| {

@@ -87,6 +87,17 @@ impl Resolver {
     }
 }
 
+/// Two resolvers are equal when they are the same function (clones of one
+/// `Resolver`): closures cannot be compared, so option types holding one
+/// compare it by identity.
+impl PartialEq for Resolver {
+    fn eq(&self, other: &Resolver) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Resolver {}
+
 impl fmt::Debug for Resolver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Resolver")

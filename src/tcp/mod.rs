@@ -22,45 +22,42 @@ pub use connect::{
 pub use server::Server;
 pub use socket::{ReadyState, Socket, DEFAULT_HIGH_WATER_MARK};
 
-/// Options of [`create_server`]; every accepted socket inherits them.
-#[derive(Debug, Clone, Default)]
+/// Options of [`create_server`]: the server's own, and `socket`, the
+/// options every accepted socket gets (the same shape as
+/// [`ConnectOptions`], which nests the client socket's options).
+///
+/// Node's `createServer` options are flat (`{ allowHalfOpen, noDelay,
+/// pauseOnConnect }`); here `allow_half_open`, `no_delay`, `keep_alive`,
+/// `keep_alive_initial_delay` and the high-water marks are
+/// `ServerOptions::socket`'s fields.
+///
+/// # Examples
+///
+/// ```
+/// use nodenet::{ServerOptions, SocketOptions};
+/// let options = ServerOptions {
+///     pause_on_connect: true,
+///     socket: SocketOptions { allow_half_open: true, ..Default::default() },
+///     ..Default::default()
+/// };
+/// assert_ne!(options, ServerOptions::default());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServerOptions {
-    /// Keep accepted sockets writable after the peer's FIN (default
-    /// `false`: our side ends too, once queued writes are flushed).
-    pub allow_half_open: bool,
     /// Start accepted sockets paused: no reading until `resume()`.
     pub pause_on_connect: bool,
-    /// Disable Nagle's algorithm on accepted sockets.
-    pub no_delay: bool,
-    /// Enable TCP keep-alive on accepted sockets.
-    pub keep_alive: bool,
-    /// Idle time before the first keep-alive probe (floored to whole
-    /// seconds; zero keeps the system default).
-    pub keep_alive_initial_delay: Duration,
-    /// High-water mark of accepted sockets' write queue and read buffer
-    /// (default [`DEFAULT_HIGH_WATER_MARK`]).
-    pub high_water_mark: Option<usize>,
     /// Connections from these addresses are closed as soon as accepted,
     /// without `'connection'` (Node 21+'s `blockList`).
     pub block_list: Option<crate::BlockList>,
+    /// The options of every accepted socket (`allow_half_open`,
+    /// `no_delay`, `keep_alive`, high-water marks, ...).
+    pub socket: SocketOptions,
 }
 
-impl ServerOptions {
-    pub(crate) fn socket_options(&self) -> SocketOptions {
-        SocketOptions {
-            allow_half_open: self.allow_half_open,
-            no_delay: self.no_delay,
-            keep_alive: self.keep_alive,
-            keep_alive_initial_delay: self.keep_alive_initial_delay,
-            high_water_mark: self.high_water_mark,
-            readable_high_water_mark: None,
-            writable_high_water_mark: None,
-        }
-    }
-}
-
-/// Options of [`Socket::new`].
-#[derive(Debug, Clone, Default)]
+/// Options of [`Socket::new`], and of the sockets a server accepts
+/// ([`ServerOptions::socket`]) or a connect makes
+/// ([`ConnectOptions::socket`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SocketOptions {
     /// Stay writable after the peer's FIN (default `false`).
     pub allow_half_open: bool,
@@ -82,7 +79,7 @@ pub struct SocketOptions {
 
 /// Options of [`create_connection`]: where to connect, and the socket's
 /// options.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConnectOptions {
     /// The port to connect to (required; 0 is refused).
     pub port: u16,
@@ -128,6 +125,13 @@ pub struct ListenOptions {
     pub ipv6_only: bool,
     /// Set `SO_REUSEPORT`, so that several loops can listen on one port.
     pub reuse_port: bool,
+}
+
+impl Default for ListenOptions {
+    /// `ListenOptions::new(0)`: a free port, every interface, backlog 511.
+    fn default() -> ListenOptions {
+        ListenOptions::new(0)
+    }
 }
 
 impl ListenOptions {

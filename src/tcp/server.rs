@@ -256,7 +256,7 @@ fn accept_one(c: &mut Core, key: Key) -> Accept {
                 drop(stream);
                 return Accept::Dropped(info);
             }
-            let options = s.options.socket_options();
+            let options = s.options.socket.clone();
             let paused = s.options.pause_on_connect;
             match socket::adopt(c, stream, remote, key, &options, paused) {
                 Ok(sk) => {
