@@ -1116,3 +1116,51 @@ fn ready_state_prints_and_parses_nodes_strings() {
     let err = "readonly".parse::<ReadyState>().unwrap_err();
     assert_eq!(err.code(), "ERR_INVALID_ARG_VALUE");
 }
+
+/// Issue 11, item 7: `io::Write` for `&Socket` and `Socket`: `write!` and
+/// `serde_json::to_writer` queue their bytes, which reach the peer in
+/// order; after `end()` and after `destroy()` a write is an `io::Error`
+/// wrapping the write error, and the socket is left as it was.
+#[test]
+fn io_write_serves_write_macros_and_serde_json() {
+    use std::io::Write;
+    const EXPECTED: &str = "hello 42\n{\"n\":1,\"s\":\"x\"}\nbye";
+    let received = Rc::new(RefCell::new(Vec::new()));
+    let r = received.clone();
+    let server = tcp::create_server(ServerOptions::default(), move |srv: &Server, s: &Socket| {
+        srv.close();
+        let r = r.clone();
+        s.on_data(move |_, chunk| r.borrow_mut().extend_from_slice(chunk));
+    });
+    let port = listen_local(server);
+    let c = tcp::connect(port, "127.0.0.1", |_: &Socket| {}).unwrap();
+    // Before the connection is up: queued, as Socket::write.
+    writeln!(&c, "hello {}", 42).unwrap();
+    serde_json::to_writer(&c, &serde_json::json!({"n": 1, "s": "x"})).unwrap();
+    let mut owned = c;
+    owned.write_all(b"\nbye").unwrap();
+    owned.flush().unwrap();
+    assert_eq!(c.bytes_written(), EXPECTED.len() as u64);
+    c.end();
+    let err = write!(&c, "late").unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe);
+    let inner = err.get_ref().unwrap().downcast_ref::<Error>().unwrap();
+    assert_eq!(inner.code(), "ERR_STREAM_WRITE_AFTER_END");
+    assert!(
+        c.errored().is_none(),
+        "an io::Write error does not fail the socket"
+    );
+    run_until(LIMIT, || c.closed());
+    assert_eq!(
+        String::from_utf8(received.borrow().clone()).unwrap(),
+        EXPECTED
+    );
+
+    let d = Socket::new(SocketOptions::default());
+    d.destroy();
+    // `.write()` is the inherent method; io::Write by its path.
+    let err = Write::write(&mut &d, b"x").unwrap_err();
+    let inner = err.into_inner().unwrap().downcast::<Error>().unwrap();
+    assert_eq!(inner.code(), "ERR_STREAM_DESTROYED");
+    run_bounded(LIMIT);
+}

@@ -713,3 +713,53 @@ impl Socket {
 pub(crate) fn round_timeout(ms: u64) -> u64 {
     (ms.min(TIMEOUT_MAX).saturating_add(500) / 1000).clamp(1, TIMEOUT_MAX / 1000) * 1000
 }
+
+/// `write!(socket, ..)`, `serde_json::to_writer(&socket, ..)` and any other
+/// `io::Write` user: each `write` queues the bytes, as
+/// [`Socket::write`] does, and returns `Ok(buf.len())` while the socket is
+/// writable. It never blocks and ignores backpressure (check
+/// [`writable_need_drain`](Socket::writable_need_drain) and wait for
+/// `'drain'` to pace a producer). After `end()` it returns a `BrokenPipe`
+/// `io::Error` wrapping `ERR_STREAM_WRITE_AFTER_END`, after `destroy()` one
+/// wrapping `ERR_STREAM_DESTROYED`, and leaves the socket as it is (unlike
+/// [`Socket::write`], it does not fail the socket). `flush` returns at
+/// once: the loop sends the queue when the kernel takes it.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::io::Write;
+/// # fn f(socket: nodenet::Socket) -> std::io::Result<()> {
+/// write!(&socket, "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", 2)?;
+/// (&socket).write_all(b"ok")?;
+/// # Ok(())
+/// # }
+/// ```
+impl io::Write for &Socket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let state = self.get(None, |s| Some((s.writable, s.destroyed)));
+        match state {
+            Some((true, false)) => {
+                Socket::write(self, buf);
+                Ok(buf.len())
+            }
+            Some((_, false)) => Err(Error::write_after_end().into()),
+            _ => Err(Error::destroyed("write").into()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// As for `&Socket` (a `Socket` is a `Copy` handle).
+impl io::Write for Socket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        io::Write::write(&mut &*self, buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
