@@ -44,7 +44,9 @@ use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nodenet::framing::{Decoder, LengthPrefixed};
-use nodenet::{tcp, Bytes, DropInfo, Error, ErrorCode, Server, ServerOptions, Socket};
+use nodenet::{
+    tcp, Bytes, DropInfo, Error, ErrorCode, Server, ServerOptions, Socket, SocketOptions,
+};
 use serde_json::{json, Value};
 
 /// The largest frame a client may send: 1 MiB.
@@ -410,7 +412,7 @@ fn explain(err: &Error) -> &'static str {
 /// Sets up one accepted connection.
 fn accept(chat: &Shared, socket: &Socket) {
     let id = socket.id();
-    let client_id = match socket.remote_addr() {
+    let client_id = match socket.peer_addr() {
         Some(addr) => format!("{}:{}", addr.ip(), addr.port()),
         None => format!("#{id}"),
     };
@@ -498,7 +500,10 @@ pub fn start_with(host: &str, port: u16, config: Config) -> Result<Server, Error
     let on_connection = chat.clone();
     let server = tcp::create_server(
         ServerOptions {
-            no_delay: true,
+            socket: SocketOptions {
+                no_delay: true,
+                ..SocketOptions::default()
+            },
             ..ServerOptions::default()
         },
         move |_: &Server, socket: &Socket| accept(&on_connection, socket),
@@ -545,7 +550,7 @@ pub fn start_with(host: &str, port: u16, config: Config) -> Result<Server, Error
         Some(Err(err)) => return Err(err),
         None => {
             return Err(Error::new(
-                ErrorCode::ErrServerNotRunning,
+                ErrorCode::ERR_SERVER_NOT_RUNNING,
                 "the server stopped before listening",
             ))
         }

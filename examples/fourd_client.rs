@@ -39,7 +39,8 @@ use std::time::Duration;
 
 use nodenet::cluster::{self, Cluster};
 use nodenet::{
-    tcp, Bytes, Error, Handler, ListenOptions, Server, ServerOptions, Socket, WriteData,
+    tcp, Bytes, Error, Handler, ListenOptions, Server, ServerOptions, Socket, SocketOptions,
+    WriteData,
 };
 
 /// 4D's `TCPEvent`: what a callback is told.
@@ -402,7 +403,7 @@ pub fn wait_for_info(
     let connection = my_object
         .connection
         .clone()
-        .ok_or_else(|| Error::new(nodenet::ErrorCode::ErrSocketClosed, "not connected"))?;
+        .ok_or_else(|| Error::new(nodenet::ErrorCode::ERR_SOCKET_CLOSED, "not connected"))?;
     connection.shutdown();
     let in_time = connection.wait(Some(timeout))?;
     let errors: Vec<&str> = connection.errors().iter().map(Error::code).collect();
@@ -418,7 +419,10 @@ pub fn wait_for_info(
 /// still answer once the client has shut its side down.
 fn info_server_options() -> ServerOptions {
     ServerOptions {
-        allow_half_open: true,
+        socket: SocketOptions {
+            allow_half_open: true,
+            ..SocketOptions::default()
+        },
         ..ServerOptions::default()
     }
 }

@@ -122,7 +122,7 @@ impl Default for ServerArgs {
 /// Routes one accepted socket's chunks to a kn-sock handler.
 fn serve(socket: &Socket, mut handler: impl FnMut(&Bytes, SocketAddr, &Socket) + 'static) {
     // `addr`: the client's address, as Python's `(host, port)` tuple.
-    let Some(addr) = socket.remote_addr() else {
+    let Some(addr) = socket.peer_addr() else {
         return;
     };
     socket

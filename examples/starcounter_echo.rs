@@ -22,7 +22,7 @@
 //! | `tcpSocket.ToUInt64()` | `socket.id()` |
 //! | `tcpSocket.Send(data)` | `socket.write(data)` |
 //! | `tcpSocket.Disconnect()` | `socket.destroy()` |
-//! | `tcpSocket.IsDead()` | `socket.is_destroyed()` |
+//! | `tcpSocket.IsDead()` | `socket.destroyed()` |
 //! | `TcpSocket.Current` | the `&Socket` the handler is given |
 
 use std::cell::RefCell;
@@ -127,7 +127,7 @@ pub fn start(host: &str, port: u16, verbose: bool) -> Result<(Server, Sessions),
                         session.chunks,
                         session.bytes,
                         // IsDead(): a stored handle knows its socket is gone.
-                        session.socket.is_destroyed(),
+                        session.socket.destroyed(),
                     );
                     }
                 }
@@ -143,7 +143,7 @@ pub fn start(host: &str, port: u16, verbose: bool) -> Result<(Server, Sessions),
                 }
                 Session {
                     socket: *tcp_socket,
-                    peer: tcp_socket.remote_addr(),
+                    peer: tcp_socket.peer_addr(),
                     chunks: 0,
                     bytes: 0,
                 }

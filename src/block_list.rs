@@ -15,12 +15,8 @@ enum Rule {
     Subnet(IpAddr, u8),
 }
 
-fn family(ip: &IpAddr) -> &'static str {
-    if ip.is_ipv4() {
-        "IPv4"
-    } else {
-        "IPv6"
-    }
+fn family(ip: &IpAddr) -> crate::tcp::Family {
+    crate::tcp::Family::from(*ip)
 }
 
 fn bits(ip: &IpAddr) -> u128 {
@@ -80,6 +76,17 @@ pub struct BlockList {
     rules: Arc<Mutex<Vec<Rule>>>,
 }
 
+/// Two block lists are equal when they are the same list (clones share
+/// their rules, and a rule added through one is seen by all): identity,
+/// not the rules at this moment, which may change.
+impl PartialEq for BlockList {
+    fn eq(&self, other: &BlockList) -> bool {
+        Arc::ptr_eq(&self.rules, &other.rules)
+    }
+}
+
+impl Eq for BlockList {}
+
 impl fmt::Debug for BlockList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(self.rules()).finish()
@@ -113,7 +120,7 @@ impl BlockList {
     pub fn add_range(&self, start: IpAddr, end: IpAddr) -> Result<(), Error> {
         if start.is_ipv4() != end.is_ipv4() || bits(&start) > bits(&end) {
             return Err(Error::new(
-                ErrorCode::ErrInvalidArgValue,
+                ErrorCode::ERR_INVALID_ARG_VALUE,
                 format!("The range {start}-{end} is not valid"),
             ));
         }
@@ -130,7 +137,7 @@ impl BlockList {
         let max = if network.is_ipv4() { 32 } else { 128 };
         if prefix > max {
             return Err(Error::new(
-                ErrorCode::ErrOutOfRange,
+                ErrorCode::ERR_OUT_OF_RANGE,
                 format!("The value of \"prefix\" is out of range. It must be >= 0 && <= {max}. Received {prefix}"),
             ));
         }
@@ -162,7 +169,7 @@ impl BlockList {
 /// The error of a connection refused by a block list: `ERR_IP_BLOCKED`.
 pub(crate) fn blocked(ip: IpAddr) -> Error {
     Error::new(
-        ErrorCode::ErrIpBlocked,
+        ErrorCode::ERR_IP_BLOCKED,
         format!("IP({ip}) is blocked by net.BlockList"),
     )
 }

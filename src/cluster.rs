@@ -61,7 +61,7 @@ where
 {
     if threads == 0 {
         return Err(Error::new(
-            ErrorCode::ErrInvalidArgValue,
+            ErrorCode::ERR_INVALID_ARG_VALUE,
             "a cluster needs at least one loop",
         ));
     }
@@ -125,7 +125,7 @@ where
                 cluster.shutdown(Duration::ZERO);
                 let _ = cluster.join();
                 return Err(Error::new(
-                    ErrorCode::ErrInvalidArgValue,
+                    ErrorCode::ERR_INVALID_ARG_VALUE,
                     format!("loop {index} ended before it was listening"),
                 ));
             }
@@ -145,8 +145,10 @@ impl Cluster {
         &self.handles
     }
 
-    /// [`LoopHandle::shutdown`] on every loop.
-    pub fn shutdown(&self, grace: Duration) {
+    /// [`LoopHandle::shutdown`] on every loop (`grace`: milliseconds or a
+    /// `Duration`).
+    pub fn shutdown(&self, grace: impl crate::IntoDuration) {
+        let grace = grace.into_duration();
         for handle in &self.handles {
             handle.shutdown(grace);
         }
@@ -162,7 +164,7 @@ impl Cluster {
         for thread in self.threads {
             let result = thread.join().unwrap_or_else(|_| {
                 Err(Error::new(
-                    ErrorCode::ErrInvalidArgValue,
+                    ErrorCode::ERR_INVALID_ARG_VALUE,
                     "a loop's thread panicked",
                 ))
             });

@@ -495,7 +495,7 @@ pub(crate) fn resolve(
         None => {
             let known: Vec<&str> = events.iter().map(|e| e.name).collect();
             Err(Error::new(
-                ErrorCode::ErrInvalidArgValue,
+                ErrorCode::ERR_INVALID_ARG_VALUE,
                 format!(
                     "{handle} has no event '{name}'; its events are: {}",
                     known.join(", ")
@@ -509,7 +509,7 @@ pub(crate) fn resolve(
                 expected = format!("{expected} or {}", alt.closure(handle));
             }
             Err(Error::new(
-                ErrorCode::ErrInvalidArgType,
+                ErrorCode::ERR_INVALID_ARG_TYPE,
                 format!(
                     "'{name}' listeners on a {handle} take {expected} (or {}, which ignores \
                      the payload), but this closure takes {}; {}.{}({}) needs no annotations",

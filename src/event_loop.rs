@@ -643,7 +643,7 @@ impl RunGuard {
         RUN_EPOCH.with(|e| e.set(e.get() + 1));
         if RUNNING.with(|r| r.replace(true)) {
             return Err(Error::new(
-                ErrorCode::ErrInvalidArgValue,
+                ErrorCode::ERR_INVALID_ARG_VALUE,
                 "the event loop is already running on this thread (run() called from a callback)",
             ));
         }

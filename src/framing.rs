@@ -24,7 +24,7 @@
 //! # Errors
 //!
 //! A frame over the maximum is an error of code `ERR_OUT_OF_RANGE`
-//! ([`ErrorCode::ErrOutOfRange`]), returned once by `next_frame` in place of
+//! ([`ErrorCode::ERR_OUT_OF_RANGE`]), returned once by `next_frame` in place of
 //! that frame (the frames before it come first). The stream cannot be
 //! resynchronised after that, so the decoder fails: it drops what it holds,
 //! ignores further input, and `next_frame` returns `None` from then on;
@@ -309,7 +309,7 @@ impl LengthPrefixed {
     pub fn header(len: usize) -> Result<[u8; 4], Error> {
         u32::try_from(len).map(u32::to_be_bytes).map_err(|_| {
             Error::new(
-                ErrorCode::ErrOutOfRange,
+                ErrorCode::ERR_OUT_OF_RANGE,
                 format!(
                     "frame of {len} bytes exceeds the maximum of {} of a 32-bit length",
                     u32::MAX
@@ -374,7 +374,7 @@ impl LengthPrefixed {
         match usize::try_from(len) {
             Ok(n) if n <= self.max_frame_len => Ok(n),
             _ => Err(self.fail(Error::new(
-                ErrorCode::ErrOutOfRange,
+                ErrorCode::ERR_OUT_OF_RANGE,
                 format!(
                     "frame of {len} bytes exceeds the maximum of {}",
                     self.max_frame_len
@@ -562,7 +562,7 @@ impl Lines {
         let line = line.as_ref();
         if line.contains(&b'\n') {
             return Err(Error::new(
-                ErrorCode::ErrInvalidArgValue,
+                ErrorCode::ERR_INVALID_ARG_VALUE,
                 "a line must not contain a newline",
             ));
         }
@@ -574,7 +574,7 @@ impl Lines {
 
     fn too_long(&mut self, len: usize) -> Error {
         let err = Error::new(
-            ErrorCode::ErrOutOfRange,
+            ErrorCode::ERR_OUT_OF_RANGE,
             format!(
                 "line of {len} bytes exceeds the maximum of {}",
                 self.max_line_len
@@ -789,7 +789,7 @@ mod tests {
         // The frame before the bad header still comes out, first.
         assert_eq!(frames.next().unwrap().unwrap(), "ok");
         let err = frames.next().unwrap().unwrap_err();
-        assert_eq!(err.kind(), ErrorCode::ErrOutOfRange);
+        assert_eq!(err.kind(), ErrorCode::ERR_OUT_OF_RANGE);
         assert_eq!(err.code(), "ERR_OUT_OF_RANGE");
         assert_eq!(
             err.message(),

@@ -147,6 +147,7 @@ mod block_list;
 mod chunk_queue;
 pub mod cluster;
 mod dns;
+mod duration;
 mod emitter;
 mod error;
 mod event_loop;
@@ -167,12 +168,13 @@ use std::time::Duration;
 
 pub use block_list::BlockList;
 pub use bytes::Bytes;
+pub use duration::IntoDuration;
 pub use emitter::{Listener, ListenerId, Payload, Registration, Shape};
 pub use error::{Error, ErrorCode};
 pub use handler::Handler;
 pub use tcp::{
-    ConnectOptions, ConnectionAttempt, DropInfo, IntoPort, ListenOptions, Lookup, ReadyState,
-    Server, ServerOptions, Socket, SocketOptions, WriteData,
+    ConnectOptions, ConnectionAttempt, DropInfo, Family, IntoPort, ListenOptions, Lookup,
+    ReadyState, Server, ServerOptions, Socket, SocketOptions, WriteData,
 };
 pub use text::Encoding;
 pub use timer::{

@@ -8,6 +8,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::str::FromStr;
 
 use bytes::{Bytes, BytesMut};
 
@@ -29,8 +30,11 @@ pub enum Encoding {
     Base64,
 }
 
-impl Encoding {
-    /// Parses Node's encoding names (case-insensitive).
+impl FromStr for Encoding {
+    type Err = Error;
+
+    /// Parses Node's encoding names (case-insensitive); `Display` prints
+    /// Node's canonical one.
     ///
     /// # Errors
     ///
@@ -41,10 +45,11 @@ impl Encoding {
     ///
     /// ```
     /// use nodenet::Encoding;
-    /// assert_eq!(Encoding::parse("UTF-8").unwrap(), Encoding::Utf8);
-    /// assert_eq!(Encoding::parse("bogus").unwrap_err().code(), "ERR_UNKNOWN_ENCODING");
+    /// assert_eq!("UTF-8".parse::<Encoding>().unwrap(), Encoding::Utf8);
+    /// assert_eq!(Encoding::Utf8.to_string(), "utf8");
+    /// assert_eq!("bogus".parse::<Encoding>().unwrap_err().code(), "ERR_UNKNOWN_ENCODING");
     /// ```
-    pub fn parse(name: &str) -> Result<Encoding, Error> {
+    fn from_str(name: &str) -> Result<Encoding, Error> {
         match name.to_ascii_lowercase().as_str() {
             "utf8" | "utf-8" => Ok(Encoding::Utf8),
             "latin1" | "binary" => Ok(Encoding::Latin1),
@@ -52,12 +57,14 @@ impl Encoding {
             "hex" => Ok(Encoding::Hex),
             "base64" => Ok(Encoding::Base64),
             _ => Err(Error::new(
-                ErrorCode::ErrUnknownEncoding,
+                ErrorCode::ERR_UNKNOWN_ENCODING,
                 format!("Unknown encoding: {name}"),
             )),
         }
     }
+}
 
+impl Encoding {
     /// Node's name for the encoding.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -293,10 +300,11 @@ mod tests {
             ("binary", Encoding::Latin1),
             ("hex", Encoding::Hex),
         ] {
-            assert_eq!(Encoding::parse(name).unwrap(), enc);
+            assert_eq!(name.parse::<Encoding>().unwrap(), enc);
+            assert_eq!(enc.to_string().parse::<Encoding>().unwrap(), enc);
         }
         assert_eq!(
-            Encoding::parse("bogus-enc").unwrap_err().code(),
+            "bogus-enc".parse::<Encoding>().unwrap_err().code(),
             "ERR_UNKNOWN_ENCODING"
         );
     }

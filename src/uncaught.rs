@@ -50,7 +50,7 @@ impl fmt::Display for ErrorOrigin {
         match self {
             ErrorOrigin::Socket(s) => {
                 write!(f, "{s:?}")?;
-                if let Some(peer) = s.remote_addr() {
+                if let Some(peer) = s.peer_addr() {
                     write!(f, " (peer {peer})")?;
                 }
                 if let Some(server) = s.server() {

@@ -603,7 +603,7 @@ fn n44_paused_idle_socket_does_not_keep_the_loop_alive() {
     let probe = nodenet::set_timeout(move || f.set(true), 200).unref();
     run_bounded(LIMIT);
     assert!(!fired.get(), "a paused idle socket kept the loop alive");
-    assert!(!c.is_destroyed());
+    assert!(!c.destroyed());
     nodenet::clear_timeout(probe);
 
     // Flowing and idle: the loop stays alive (the probe fires).

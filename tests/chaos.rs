@@ -222,7 +222,7 @@ fn act(chaos: &Shared, from: &'static str) {
         }
         6 => {
             drop(rng);
-            s.destroy_with(Error::new(ErrorCode::ErrInvalidArgValue, "chaos"));
+            s.destroy_with(Error::new(ErrorCode::ERR_INVALID_ARG_VALUE, "chaos"));
         }
         7 => {
             drop(rng);

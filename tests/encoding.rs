@@ -72,7 +72,7 @@ fn n46_a_large_multibyte_string_arrives_whole() {
     c.on("data", move |_: &Socket, s: &str| {
         t.borrow_mut().push_str(s)
     });
-    assert_eq!(c.encoding(), Some(Encoding::Utf8));
+    assert_eq!(c.readable_encoding(), Some(Encoding::Utf8));
     run_bounded(LIMIT);
     let text = text.borrow();
     assert_eq!(text.chars().count(), 40 * 1024);
@@ -117,7 +117,30 @@ fn an_unfinished_character_at_the_end_becomes_a_replacement_character() {
 /// Unknown encoding names are refused with Node's code.
 #[test]
 fn unknown_encoding_names_are_refused() {
-    let err = Encoding::parse("bogus-enc").unwrap_err();
+    let err = "bogus-enc".parse::<Encoding>().unwrap_err();
     assert_eq!(err.code(), "ERR_UNKNOWN_ENCODING");
-    assert_eq!(Encoding::parse("hex").unwrap(), Encoding::Hex);
+    assert_eq!(err.kind(), nodenet::ErrorCode::ERR_UNKNOWN_ENCODING);
+    assert_eq!("hex".parse::<Encoding>().unwrap(), Encoding::Hex);
+}
+
+/// Issue 11, item 5: `Encoding` parses Node's names with `FromStr` (any
+/// case, aliases included) and prints Node's canonical name with
+/// `Display`; the two round-trip.
+#[test]
+fn encodings_parse_and_print_nodes_names() {
+    for (name, encoding, canonical) in [
+        ("utf8", Encoding::Utf8, "utf8"),
+        ("UTF-8", Encoding::Utf8, "utf8"),
+        ("binary", Encoding::Latin1, "latin1"),
+        ("Latin1", Encoding::Latin1, "latin1"),
+        ("ascii", Encoding::Ascii, "ascii"),
+        ("HEX", Encoding::Hex, "hex"),
+        ("base64", Encoding::Base64, "base64"),
+    ] {
+        let parsed: Encoding = name.parse().unwrap();
+        assert_eq!(parsed, encoding, "{name}");
+        assert_eq!(parsed.to_string(), canonical);
+        assert_eq!(parsed.as_str(), canonical);
+        assert_eq!(canonical.parse::<Encoding>().unwrap(), encoding);
+    }
 }

@@ -7,7 +7,9 @@ use std::cell::{Cell, RefCell};
 use std::net::{IpAddr, Ipv4Addr};
 use std::rc::Rc;
 
-use nodenet::{tcp, Bytes, ConnectOptions, Error, Lookup, Server, ServerOptions, Socket};
+use nodenet::{
+    tcp, Bytes, ConnectOptions, Error, ErrorCode, Family, Lookup, Server, ServerOptions, Socket,
+};
 use util::*;
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -91,7 +93,7 @@ fn n13_many_parallel_refused_connects() {
                 "round {round} socket {i}"
             );
         }
-        assert!(sockets.iter().all(Socket::is_destroyed));
+        assert!(sockets.iter().all(Socket::destroyed));
     }
 }
 
@@ -227,7 +229,7 @@ fn n18_dns_failure_is_enotfound() {
             "C:lookup error={:?} address={:?} family={:?} host={}",
             l.error.as_ref().map(Error::code),
             l.address,
-            l.family(),
+            l.family().map(Family::as_number),
             l.host
         ))
     });
@@ -271,7 +273,7 @@ fn n19_lookup_only_for_host_names() {
                 "{host}:lookup error={:?} address={:?} family={:?} host={}",
                 l.error.as_ref().map(Error::code),
                 l.address.map(|a| a.to_string()),
-                l.family(),
+                l.family().map(Family::as_number),
                 l.host
             ))
         });
@@ -528,4 +530,73 @@ fn econnreset_mid_stream_does_not_affect_other_connections() {
             assert_eq!(got, UPLOAD, "upload from port {peer}");
         }
     }
+}
+
+/// Issue 11, item 7: `io::Error::from(err)` takes its kind from the code
+/// and keeps the nodenet error inside, so `?` works in `io::Result` code.
+#[test]
+fn errors_convert_into_io_errors_by_code() {
+    use std::io::ErrorKind;
+    let refused = Error::from(std::io::Error::from(ErrorKind::ConnectionRefused));
+    assert_eq!(refused.code(), "ECONNREFUSED");
+    for (err, kind) in [
+        (refused, ErrorKind::ConnectionRefused),
+        (
+            Error::new(ErrorCode::ERR_SOCKET_BAD_PORT, "bad port"),
+            ErrorKind::InvalidInput,
+        ),
+        (
+            Error::new(ErrorCode::ERR_STREAM_WRITE_AFTER_END, "write after end"),
+            ErrorKind::BrokenPipe,
+        ),
+        (Error::msg("mine"), ErrorKind::Other),
+    ] {
+        let code = err.code();
+        let io = std::io::Error::from(err);
+        assert_eq!(io.kind(), kind, "{code}");
+        let inner = io.get_ref().unwrap().downcast_ref::<Error>().unwrap();
+        assert_eq!(inner.code(), code);
+    }
+    fn io_code() -> std::io::Result<()> {
+        Err(Error::new(ErrorCode::EPIPE, "gone"))?;
+        Ok(())
+    }
+    assert_eq!(io_code().unwrap_err().kind(), ErrorKind::BrokenPipe);
+}
+
+/// Issue 11, item 7: an `Error` carries any error as its source
+/// (`with_source`), and `msg` / `other` make code-less errors (Node's
+/// `new Error('x')`): `code()` is `""`, `kind()` is `NO_CODE`.
+#[test]
+fn errors_carry_any_source_and_can_have_no_code() {
+    use std::error::Error as _;
+    let parse = "port".parse::<u16>().unwrap_err();
+    let err = Error::with_source(ErrorCode::ERR_SOCKET_BAD_PORT, "bad port", parse.clone());
+    assert_eq!(err.code(), "ERR_SOCKET_BAD_PORT");
+    assert_eq!(err.message(), "bad port");
+    let source = err.source().unwrap();
+    assert_eq!(
+        source.downcast_ref::<std::num::ParseIntError>(),
+        Some(&parse)
+    );
+    assert!(err.io_error().is_none(), "not an OS error");
+
+    // An OS error is still reachable as one.
+    let os = Error::from_io(std::io::Error::from_raw_os_error(111), "connect", None);
+    assert_eq!(os.io_error().unwrap().raw_os_error(), Some(111));
+    assert!(os.source().unwrap().is::<std::io::Error>());
+    assert_eq!(os.errno(), Some(-111));
+
+    let mine = Error::msg("the peer sent garbage");
+    assert_eq!((mine.code(), mine.kind()), ("", ErrorCode::NO_CODE));
+    assert_eq!(mine.to_string(), "the peer sent garbage");
+    assert!(mine.source().is_none() && mine.syscall().is_none());
+
+    let wrapped = Error::other(parse.clone());
+    assert_eq!(wrapped.kind(), ErrorCode::NO_CODE);
+    assert_eq!(wrapped.message(), parse.to_string());
+    assert!(wrapped.source().unwrap().is::<std::num::ParseIntError>());
+    // A clone shares the source.
+    let again = wrapped.clone();
+    assert!(again.source().unwrap().is::<std::num::ParseIntError>());
 }

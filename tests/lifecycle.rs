@@ -254,7 +254,7 @@ fn n09_timing_of_destroy_with_error() {
     let port = listen_local(server);
     let t = trace.clone();
     let c = tcp::connect(port, "127.0.0.1", move |s: &Socket| {
-        let r = s.destroy_with(Error::new(ErrorCode::ErrInvalidArgValue, "x"));
+        let r = s.destroy_with(Error::new(ErrorCode::ERR_INVALID_ARG_VALUE, "x"));
         assert_eq!(r, *s);
         t.log(format!("destroyed={}", s.destroyed()));
         let t2 = t.clone();
@@ -434,7 +434,10 @@ fn n23_allow_half_open_keeps_the_other_direction_open() {
     let trace = Trace::new();
     let t = trace.clone();
     let opts = ServerOptions {
-        allow_half_open: true,
+        socket: SocketOptions {
+            allow_half_open: true,
+            ..SocketOptions::default()
+        },
         ..ServerOptions::default()
     };
     let server = tcp::create_server(opts, move |srv: &Server, s: &Socket| {

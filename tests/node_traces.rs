@@ -353,7 +353,10 @@ fn half_open_allow_client_first() {
     check("half_open_allow_client_first", PerActor, |t| {
         let t2 = t.clone();
         let options = ServerOptions {
-            allow_half_open: true,
+            socket: SocketOptions {
+                allow_half_open: true,
+                ..SocketOptions::default()
+            },
             ..Default::default()
         };
         let server = tcp::create_server(options, move |srv: &Server, s: &Socket| {
@@ -481,7 +484,10 @@ fn end_with_pending_writes() {
     check("end_with_pending_writes", PerActor, |t| {
         let t2 = t.clone();
         let options = ServerOptions {
-            high_water_mark: Some(16384),
+            socket: SocketOptions {
+                high_water_mark: Some(16384),
+                ..SocketOptions::default()
+            },
             ..Default::default()
         };
         let server = tcp::create_server(options, move |srv: &Server, s: &Socket| {
@@ -727,7 +733,10 @@ fn drain_while_connecting() {
     check("drain_while_connecting", PerActor, |t| {
         let t2 = t.clone();
         let options = ServerOptions {
-            high_water_mark: Some(4),
+            socket: SocketOptions {
+                high_water_mark: Some(4),
+                ..SocketOptions::default()
+            },
             ..Default::default()
         };
         let server = tcp::create_server(options, move |srv: &Server, s: &Socket| {
@@ -788,7 +797,10 @@ fn drain_connected() {
     check("drain_connected", PerActor, |t| {
         let t2 = t.clone();
         let options = ServerOptions {
-            high_water_mark: Some(16384),
+            socket: SocketOptions {
+                high_water_mark: Some(16384),
+                ..SocketOptions::default()
+            },
             ..Default::default()
         };
         let sent = Rc::new(Cell::new(0usize));
@@ -2068,7 +2080,10 @@ fn ready_state() {
         fresh.destroy();
         let t2 = t.clone();
         let options = ServerOptions {
-            allow_half_open: true,
+            socket: SocketOptions {
+                allow_half_open: true,
+                ..SocketOptions::default()
+            },
             ..Default::default()
         };
         let server = tcp::create_server(options, move |srv: &Server, s: &Socket| {
@@ -2330,7 +2345,7 @@ fn addresses() {
                 t2.log(format!(
                     "S connection {} {} {} {} {} number {}",
                     undef(s.remote_address()),
-                    family(s.remote_addr()),
+                    family(s.peer_addr()),
                     undef(s.local_address()),
                     family(s.address()),
                     s.local_port() == Some(p.get()),
@@ -2364,7 +2379,7 @@ fn addresses() {
                 t3.log(format!(
                     "C connect {} {} {} {} {} number {}",
                     undef(c.remote_address()),
-                    family(c.remote_addr()),
+                    family(c.peer_addr()),
                     c.remote_port() == Some(p.get()),
                     undef(c.local_address()),
                     family(c.address()),

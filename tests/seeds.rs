@@ -197,7 +197,7 @@ impl NodePeer {
 /// on a socket's first data, echo meanwhile, and freed when the handler
 /// gets `None`, whichever way the socket went (`quit` → `Disconnect()`,
 /// the client's FIN, the client's reset). Stored handles report
-/// `is_destroyed()` (`IsDead()`) once the socket is gone.
+/// `destroyed()` (`IsDead()`) once the socket is gone.
 #[test]
 fn starcounter_sessions_by_id_freed_on_disconnect() {
     let (server, sessions) = starcounter_echo::start("127.0.0.1", 0, false).unwrap();
@@ -240,8 +240,8 @@ fn starcounter_sessions_by_id_freed_on_disconnect() {
     for (id, session) in &live {
         assert_eq!(*id, session.socket.id(), "keyed by ToUInt64()");
         assert_eq!(session.chunks, 1);
-        assert!(!session.socket.is_destroyed());
-        assert_eq!(session.peer, session.socket.remote_addr());
+        assert!(!session.socket.destroyed());
+        assert_eq!(session.peer, session.socket.peer_addr());
     }
     go.send(()).unwrap();
     let table = sessions.clone();
@@ -249,7 +249,7 @@ fn starcounter_sessions_by_id_freed_on_disconnect() {
         phase.load(Ordering::SeqCst) == 2 && table.borrow().is_empty()
     });
     for session in live.values() {
-        assert!(session.socket.is_destroyed(), "IsDead() after disconnect");
+        assert!(session.socket.destroyed(), "IsDead() after disconnect");
         assert!(!session.socket.write("too late"), "Send to a dead socket");
     }
     join_bounded(clients);
@@ -276,11 +276,7 @@ fn starcounter_handler_gets_none_once_per_disconnect() {
                 ));
                 socket.write(data);
             }
-            None => t.log(format!(
-                "{}:none:dead={}",
-                socket.id(),
-                socket.is_destroyed()
-            )),
+            None => t.log(format!("{}:none:dead={}", socket.id(), socket.destroyed())),
         },
     )
     .unwrap();
@@ -407,7 +403,7 @@ fn kn_sock_handler_gets_data_addr_socket_and_send_gets_the_reply() {
             move |data: &Bytes, addr: SocketAddr, client_socket: &Socket| {
                 s.lock()
                     .unwrap()
-                    .push((data.to_vec(), addr, client_socket.remote_addr()));
+                    .push((data.to_vec(), addr, client_socket.peer_addr()));
                 kn_sock::handle_tcp_message(data, addr, client_socket);
             },
             args,

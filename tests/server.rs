@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nodenet::{tcp, Bytes, DropInfo, Error, ListenOptions, Server, ServerOptions, Socket};
+use nodenet::{tcp, Bytes, DropInfo, Error, Family, ListenOptions, Server, ServerOptions, Socket};
 use util::*;
 
 /// A server whose `'connection'` listener does nothing.
@@ -636,7 +636,7 @@ fn n66_ipv6_only() {
     c.on("error", |_: &Socket, _: &Error| {});
     run_until(LIMIT, || remote.borrow().is_some());
     let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
-    assert_eq!(*remote.borrow(), Some((Some(mapped), Some("IPv6"))));
+    assert_eq!(*remote.borrow(), Some((Some(mapped), Some(Family::Ipv6))));
     dual.close();
     run_bounded(LIMIT);
 }
@@ -667,14 +667,14 @@ fn n70_unref_server_lets_run_return() {
 }
 
 /// N70: a ref'd listening server keeps `run_for` busy until its deadline
-/// (an unref'd timer inside the window fires), and `ref_()` after `unref()`
+/// (an unref'd timer inside the window fires), and `r#ref()` after `unref()`
 /// restores that.
 #[test]
 fn n70_refd_server_keeps_the_loop_alive() {
     let server = idle_server();
     listen_local(server);
     server.unref();
-    server.ref_();
+    server.r#ref();
     let fired = Rc::new(Cell::new(false));
     let f = fired.clone();
     nodenet::set_timeout(move || f.set(true), 100).unref();
@@ -1020,4 +1020,57 @@ fn a_server_relistening_in_its_close_listener_is_kept() {
     server.close();
     run_bounded(LIMIT);
     assert_eq!(drops.get(), 1);
+}
+
+/// Issue 11, item 6: every option type has `Default`, `Clone`, `Debug` and
+/// `PartialEq`; a `BlockList` or `Resolver` inside compares by identity
+/// (the same list, the same function), and `ServerOptions` nests the
+/// accepted sockets' options as `ConnectOptions` nests the client's.
+#[test]
+fn option_types_default_clone_and_compare() {
+    use nodenet::{tcp::Resolver, BlockList, ConnectOptions, SocketOptions};
+    let socket = SocketOptions {
+        allow_half_open: true,
+        ..SocketOptions::default()
+    };
+    let server = ServerOptions {
+        socket: socket.clone(),
+        ..ServerOptions::default()
+    };
+    assert_eq!(server.clone(), server);
+    assert_ne!(server, ServerOptions::default());
+    let connect = ConnectOptions {
+        socket,
+        ..ConnectOptions::default()
+    };
+    assert_eq!(connect.socket, server.socket);
+    assert_eq!(ListenOptions::default(), ListenOptions::new(0));
+    assert!(format!("{:?}", ListenOptions::default()).contains("backlog: 511"));
+
+    let list = BlockList::new();
+    let with_list = ServerOptions {
+        block_list: Some(list.clone()),
+        ..ServerOptions::default()
+    };
+    assert_eq!(with_list.clone(), with_list);
+    assert_ne!(
+        with_list,
+        ServerOptions {
+            block_list: Some(BlockList::new()),
+            ..ServerOptions::default()
+        }
+    );
+    let resolver = Resolver::new(|_: &str| Ok(Vec::new()));
+    let with_lookup = ConnectOptions {
+        lookup: Some(resolver.clone()),
+        ..ConnectOptions::default()
+    };
+    assert_eq!(with_lookup.clone(), with_lookup);
+    assert_ne!(
+        with_lookup,
+        ConnectOptions {
+            lookup: Some(Resolver::new(|_: &str| Ok(Vec::new()))),
+            ..ConnectOptions::default()
+        }
+    );
 }

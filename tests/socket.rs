@@ -6,8 +6,11 @@ mod util;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
+use std::time::Duration;
 
-use nodenet::{tcp, Bytes, Error, ReadyState, Server, ServerOptions, Socket, SocketOptions};
+use nodenet::{
+    tcp, Bytes, Error, Family, ReadyState, Server, ServerOptions, Socket, SocketOptions,
+};
 use util::*;
 
 /// N65: a fresh socket reads "open" (Node's quirk) with pending=true and
@@ -33,7 +36,10 @@ fn n65_ready_state_transitions() {
     let trace = Trace::new();
     let t = trace.clone();
     let opts = ServerOptions {
-        allow_half_open: true,
+        socket: SocketOptions {
+            allow_half_open: true,
+            ..SocketOptions::default()
+        },
         ..ServerOptions::default()
     };
     let server = tcp::create_server(opts, move |srv: &Server, s: &Socket| {
@@ -201,9 +207,7 @@ fn n64_remote_and_local_address_properties() {
         srv.close();
     });
     let port = listen_local(server);
-    let server_family = server
-        .address()
-        .map(|a| if a.is_ipv4() { "IPv4" } else { "IPv6" });
+    let server_family = server.address().map(Family::from);
     let c = tcp::connect(port, "127.0.0.1", |_: &Socket| {}).unwrap();
     assert_eq!(c.remote_address(), None);
     assert_eq!(c.remote_port(), None);
@@ -218,7 +222,7 @@ fn n64_remote_and_local_address_properties() {
             "C:connect {:?} {:?} {:?} {:?}",
             s.remote_address().map(|a| a.to_string()),
             s.remote_port() == Some(port),
-            s.remote_family(),
+            s.remote_family().map(|f| f.to_string()),
             s.local_address().map(|a| a.to_string()),
         ));
         assert!(s.local_port().is_some());
@@ -250,7 +254,8 @@ fn n64_remote_and_local_address_properties() {
         s.remote_address().map(|a| a.to_string()),
         Some("127.0.0.1".into())
     );
-    assert_eq!(s.remote_family(), Some("IPv4"));
+    assert_eq!(s.remote_family(), Some(Family::Ipv4));
+    assert_eq!(s.remote_family().unwrap().to_string(), "IPv4");
     assert_eq!(s.server(), Some(server));
     run_bounded(LIMIT);
     assert_eq!(
@@ -272,7 +277,7 @@ fn n64_dual_stack_server_sees_ipv4_mapped_clients() {
         t.log(format!(
             "{:?} {:?}",
             s.remote_address().map(|a| a.to_string()),
-            s.remote_family()
+            s.remote_family().map(|f| f.to_string())
         ));
         s.end();
         srv.close();
@@ -312,7 +317,7 @@ fn ids_are_stable_and_stale_handles_are_harmless() {
     a.destroy();
     run_bounded(LIMIT);
     assert_eq!(closed_id.get(), a_id, "id() unchanged inside 'close'");
-    assert!(a.is_destroyed());
+    assert!(a.destroyed());
     assert!(a.destroyed());
 
     // A new socket, probably in the freed slot: a distinct id, and the
@@ -321,7 +326,7 @@ fn ids_are_stable_and_stale_handles_are_harmless() {
     let b = tcp::connect(port, "127.0.0.1", |_: &Socket| {}).unwrap();
     assert_ne!(b.id(), a_id);
     assert_ne!(b, a);
-    assert!(!b.is_destroyed());
+    assert!(!b.destroyed());
 
     // Every call on the stale handle is a no-op with a default answer.
     assert!(!a.write("x"));
@@ -348,7 +353,7 @@ fn ids_are_stable_and_stale_handles_are_harmless() {
     assert_eq!(a.listener_count("data"), 0);
     assert_eq!(a.bytes_read(), 0);
     assert_eq!(a.bytes_written(), 0);
-    assert_eq!(a.remote_addr(), None);
+    assert_eq!(a.peer_addr(), None);
     assert!(
         a.connect(port, "127.0.0.1").is_err(),
         "a stale socket cannot connect"
@@ -413,9 +418,12 @@ fn set_no_delay_and_keep_alive_do_not_fail_before_or_after_connect() {
     let trace = Trace::new();
     let t = trace.clone();
     let opts = ServerOptions {
-        no_delay: true,
-        keep_alive: true,
-        keep_alive_initial_delay: 2500,
+        socket: SocketOptions {
+            no_delay: true,
+            keep_alive: true,
+            keep_alive_initial_delay: Duration::from_millis(2500),
+            ..SocketOptions::default()
+        },
         ..ServerOptions::default()
     };
     let server = tcp::create_server(opts, move |srv: &Server, s: &Socket| {
@@ -436,7 +444,7 @@ fn set_no_delay_and_keep_alive_do_not_fail_before_or_after_connect() {
     let c = Socket::new(SocketOptions {
         no_delay: true,
         keep_alive: true,
-        keep_alive_initial_delay: 1500,
+        keep_alive_initial_delay: Duration::from_millis(1500),
         ..SocketOptions::default()
     });
     c.set_no_delay(true).set_keep_alive(true, 4000);
@@ -959,14 +967,14 @@ fn type_of_service_is_applied_at_connect_and_read_back() {
     let port = listen_local(server);
     let c = Socket::new(SocketOptions::default());
     c.set_type_of_service(0x10);
-    assert_eq!(c.type_of_service(), 0x10, "cached before connect");
+    assert_eq!(c.get_type_of_service(), 0x10, "cached before connect");
     c.connect(port, "127.0.0.1").unwrap();
     let seen = Rc::new(Cell::new(0u8));
     let s2 = seen.clone();
     c.on("connect", move |s: &Socket| {
-        s2.set(s.type_of_service());
+        s2.set(s.get_type_of_service());
         s.set_type_of_service(0x08);
-        assert_eq!(s.type_of_service(), 0x08);
+        assert_eq!(s.get_type_of_service(), 0x08);
     });
     run_bounded(LIMIT);
     assert_eq!(seen.get(), 0x10, "read back from the connected socket");
@@ -1020,5 +1028,139 @@ fn raw_fd_is_the_connections_descriptor_while_it_has_one() {
     c.destroy();
     assert_eq!(c.raw_fd(), None);
     server.close();
+    run_bounded(LIMIT);
+}
+
+/// Issue 11, item 2: a `SocketAddr` converts into `ListenOptions` and
+/// `ConnectOptions` (`listen_with(addr.into())`,
+/// `create_connection(addr.into())`), and a socket answers std's and
+/// tokio's `local_addr()` / `peer_addr()` beside Node's names.
+#[test]
+fn socket_addrs_convert_into_options_and_read_back_by_std_names() {
+    use std::net::SocketAddr;
+    let accepted: Rc<Cell<Option<Socket>>> = Rc::new(Cell::new(None));
+    let a = accepted.clone();
+    let server = tcp::create_server(ServerOptions::default(), move |_: &Server, s: &Socket| {
+        a.set(Some(*s));
+    });
+    let bind: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let options = nodenet::ListenOptions::from(bind);
+    assert_eq!(options, nodenet::ListenOptions::new(0).host("127.0.0.1"));
+    server.listen_with(bind.into()).unwrap();
+    let addr = server.address().unwrap();
+    assert_eq!(addr.ip(), bind.ip());
+
+    let options = nodenet::ConnectOptions::from(addr);
+    assert_eq!(
+        (options.port, options.host.as_str()),
+        (addr.port(), "127.0.0.1")
+    );
+    let c = tcp::create_connection(addr.into()).unwrap();
+    assert_eq!((c.local_addr(), c.peer_addr()), (None, None));
+    run_until(LIMIT, || {
+        accepted.get().is_some() && c.local_addr().is_some()
+    });
+    let s = accepted.get().unwrap();
+    assert_eq!(c.peer_addr(), Some(addr));
+    assert_eq!(c.local_addr(), c.address());
+    assert_eq!(s.local_addr(), Some(addr));
+    assert_eq!(s.peer_addr(), c.local_addr());
+    // Node's split names agree with them.
+    assert_eq!(c.peer_addr().map(|a| a.ip()), c.remote_address());
+    assert_eq!(c.peer_addr().map(|a| a.port()), c.remote_port());
+    assert_eq!(c.local_addr().map(|a| a.port()), c.local_port());
+    assert_eq!(c.local_family(), Some(Family::Ipv4));
+    c.destroy();
+    server.close();
+    run_bounded(LIMIT);
+}
+
+/// Issue 11, item 2: `Family` prints and parses Node's `"IPv4"` / `"IPv6"`
+/// and keeps Node's numbers reachable.
+#[test]
+fn family_prints_and_parses_nodes_names() {
+    assert_eq!(Family::Ipv4.to_string(), "IPv4");
+    assert_eq!(Family::Ipv6.to_string(), "IPv6");
+    for (text, family) in [
+        ("IPv4", Family::Ipv4),
+        ("ipv6", Family::Ipv6),
+        ("4", Family::Ipv4),
+        ("6", Family::Ipv6),
+    ] {
+        assert_eq!(text.parse::<Family>().unwrap(), family, "{text}");
+    }
+    for family in [Family::Ipv4, Family::Ipv6] {
+        assert_eq!(family.to_string().parse::<Family>().unwrap(), family);
+    }
+    let err = "IPv5".parse::<Family>().unwrap_err();
+    assert_eq!(err.code(), "ERR_INVALID_ARG_VALUE");
+    assert_eq!((u8::from(Family::Ipv4), Family::Ipv6.as_number()), (4, 6));
+    let v6: std::net::IpAddr = "::1".parse().unwrap();
+    assert_eq!(Family::from(v6), Family::Ipv6);
+}
+
+/// Issue 11, item 5: `ReadyState` prints Node's strings and parses them
+/// back.
+#[test]
+fn ready_state_prints_and_parses_nodes_strings() {
+    for (text, state) in [
+        ("opening", ReadyState::Opening),
+        ("open", ReadyState::Open),
+        ("readOnly", ReadyState::ReadOnly),
+        ("writeOnly", ReadyState::WriteOnly),
+        ("closed", ReadyState::Closed),
+    ] {
+        assert_eq!(state.to_string(), text);
+        assert_eq!(text.parse::<ReadyState>().unwrap(), state);
+    }
+    let err = "readonly".parse::<ReadyState>().unwrap_err();
+    assert_eq!(err.code(), "ERR_INVALID_ARG_VALUE");
+}
+
+/// Issue 11, item 7: `io::Write` for `&Socket` and `Socket`: `write!` and
+/// `serde_json::to_writer` queue their bytes, which reach the peer in
+/// order; after `end()` and after `destroy()` a write is an `io::Error`
+/// wrapping the write error, and the socket is left as it was.
+#[test]
+fn io_write_serves_write_macros_and_serde_json() {
+    use std::io::Write;
+    const EXPECTED: &str = "hello 42\n{\"n\":1,\"s\":\"x\"}\nbye";
+    let received = Rc::new(RefCell::new(Vec::new()));
+    let r = received.clone();
+    let server = tcp::create_server(ServerOptions::default(), move |srv: &Server, s: &Socket| {
+        srv.close();
+        let r = r.clone();
+        s.on_data(move |_, chunk| r.borrow_mut().extend_from_slice(chunk));
+    });
+    let port = listen_local(server);
+    let c = tcp::connect(port, "127.0.0.1", |_: &Socket| {}).unwrap();
+    // Before the connection is up: queued, as Socket::write.
+    writeln!(&c, "hello {}", 42).unwrap();
+    serde_json::to_writer(&c, &serde_json::json!({"n": 1, "s": "x"})).unwrap();
+    let mut owned = c;
+    owned.write_all(b"\nbye").unwrap();
+    owned.flush().unwrap();
+    assert_eq!(c.bytes_written(), EXPECTED.len() as u64);
+    c.end();
+    let err = write!(&c, "late").unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe);
+    let inner = err.get_ref().unwrap().downcast_ref::<Error>().unwrap();
+    assert_eq!(inner.code(), "ERR_STREAM_WRITE_AFTER_END");
+    assert!(
+        c.errored().is_none(),
+        "an io::Write error does not fail the socket"
+    );
+    run_until(LIMIT, || c.closed());
+    assert_eq!(
+        String::from_utf8(received.borrow().clone()).unwrap(),
+        EXPECTED
+    );
+
+    let d = Socket::new(SocketOptions::default());
+    d.destroy();
+    // `.write()` is the inherent method; io::Write by its path.
+    let err = Write::write(&mut &d, b"x").unwrap_err();
+    let inner = err.into_inner().unwrap().downcast::<Error>().unwrap();
+    assert_eq!(inner.code(), "ERR_STREAM_DESTROYED");
     run_bounded(LIMIT);
 }

@@ -59,7 +59,7 @@ fn n47_set_timeout_zero_disables() {
     let done = flag_after(1500);
     run_until(LIMIT, || done.get());
     assert!(trace.entries().is_empty(), "{:?}", trace.entries());
-    assert!(!c.is_destroyed());
+    assert!(!c.destroyed());
 
     c.destroy();
     server.close();
@@ -107,7 +107,7 @@ fn n48_timeout_fires_once_and_does_not_close() {
     c.set_timeout_cb(1000, move |s: &Socket| {
         t.log(format!(
             "cb:destroyed={}:{}",
-            s.is_destroyed(),
+            s.destroyed(),
             s.ready_state()
         ))
     });
@@ -116,7 +116,7 @@ fn n48_timeout_fires_once_and_does_not_close() {
     let later = flag_after(1300);
     run_until(LIMIT, || later.get());
     assert_eq!(trace.entries(), ["timeout", "cb:destroyed=false:open"]);
-    assert!(!c.is_destroyed());
+    assert!(!c.destroyed());
     assert_eq!(c.ready_state(), ReadyState::Open);
     assert_eq!(c.timeout(), Some(Duration::from_secs(1)), "still armed");
 
@@ -229,7 +229,7 @@ fn n50_timeout_on_a_never_connected_socket() {
         t.log(format!(
             "s:timeout:pending={}:destroyed={}",
             s.pending(),
-            s.is_destroyed()
+            s.destroyed()
         ))
     });
     s.set_timeout(1000);
@@ -261,7 +261,7 @@ fn n50_connect_options_timeout_covers_connecting() {
     let c = tcp::create_connection(ConnectOptions {
         port,
         host: "127.0.0.1".into(),
-        timeout: Some(1000),
+        timeout: Some(Duration::from_secs(1)),
         ..Default::default()
     })
     .unwrap();
@@ -271,7 +271,7 @@ fn n50_connect_options_timeout_covers_connecting() {
         t.log(format!(
             "c:timeout:connecting={}:destroyed={}:{}",
             s.connecting(),
-            s.is_destroyed(),
+            s.destroyed(),
             s.ready_state()
         ));
         s.destroy();
@@ -358,7 +358,7 @@ fn n52_idle_timer_does_not_keep_the_loop_alive() {
     run_until(LIMIT, || accepted.get().is_some());
     run_bounded(LIMIT);
     assert_eq!(fired.get(), 0, "an inactivity timer kept the loop alive");
-    assert!(!c.is_destroyed());
+    assert!(!c.destroyed());
     c.destroy();
     accepted.get().unwrap().destroy();
     run_bounded(LIMIT);
@@ -498,7 +498,7 @@ fn user_timers_clear() {
 }
 
 /// An unref'd timer does not keep `run()` alive (it never runs if nothing
-/// else does), but runs when something else keeps the loop going; `ref_()`
+/// else does), but runs when something else keeps the loop going; `r#ref()`
 /// restores it.
 #[test]
 fn user_timers_unref() {
@@ -515,7 +515,7 @@ fn user_timers_unref() {
     set_timeout(move || a.log("unrefd"), 10).unref();
     set_timeout(move || b.log("refd"), 60);
     let back = set_timeout(move || c.log("unref-then-ref"), 80).unref();
-    back.ref_();
+    back.r#ref();
     assert!(back.has_ref());
     run_bounded(LIMIT);
     assert_eq!(trace.entries(), ["unrefd", "refd", "unref-then-ref"]);
@@ -577,7 +577,7 @@ fn huge_delays_are_clamped_not_overflowed() {
     let c2 = tcp::create_connection(ConnectOptions {
         port,
         host: "127.0.0.1".into(),
-        timeout: Some(u64::MAX),
+        timeout: Some(Duration::from_millis(u64::MAX)),
         ..Default::default()
     })
     .unwrap();
@@ -632,4 +632,62 @@ fn huge_delays_are_clamped_not_overflowed() {
     assert!(!once.is_pending() && !every.is_pending());
     // A run bounded by the longest Duration is not an overflow either.
     assert!(nodenet::run_until_timeout(Duration::MAX, || true).unwrap());
+}
+
+/// Issue 11, item 2: every time argument takes `impl IntoDuration`: Node's
+/// milliseconds as a `u64` (a bare literal is one), or a `Duration`, with
+/// the same result; the socket timeout's getter is a `Duration` either way.
+#[test]
+fn time_arguments_take_milliseconds_or_a_duration() {
+    use nodenet::IntoDuration;
+    assert_eq!(250u64.into_duration(), Duration::from_millis(250));
+    assert_eq!(
+        Duration::from_secs(3).into_duration(),
+        Duration::from_secs(3)
+    );
+
+    let fired = Trace::new();
+    let f = fired.clone();
+    set_timeout(move || f.log("ms"), 20);
+    let f = fired.clone();
+    set_timeout(move || f.log("duration"), Duration::from_millis(10));
+    let f = fired.clone();
+    let ticks = Rc::new(Cell::new(0));
+    let t = ticks.clone();
+    let slot: Rc<Cell<Option<Timer>>> = Rc::new(Cell::new(None));
+    let s = slot.clone();
+    let every = set_interval(
+        move || {
+            t.set(t.get() + 1);
+            if t.get() == 2 {
+                f.log("interval");
+                clear_interval(s.get().unwrap());
+            }
+        },
+        Duration::from_millis(3),
+    );
+    slot.set(Some(every));
+    run_bounded(LIMIT);
+    // 10 ms before 20 ms, both set in the same turn.
+    let mut timeouts = fired.entries();
+    timeouts.retain(|e| e != "interval");
+    assert_eq!(timeouts, ["duration", "ms"]);
+    assert_eq!(fired.count("interval"), 1);
+
+    let (server, port) = echo_server();
+    let c = tcp::connect(port, "127.0.0.1", |_: &Socket| {}).unwrap();
+    c.set_timeout(Duration::from_millis(1600));
+    assert_eq!(c.timeout(), Some(Duration::from_secs(2)));
+    c.set_timeout(1600);
+    assert_eq!(c.timeout(), Some(Duration::from_secs(2)));
+    // A sub-millisecond Duration is not 0 ("off"): the minimum, 1 s.
+    c.set_timeout(Duration::from_micros(10));
+    assert_eq!(c.timeout(), Some(Duration::from_secs(1)));
+    c.set_timeout(Duration::ZERO);
+    assert_eq!(c.timeout(), None);
+    c.set_keep_alive(true, Duration::from_secs(5));
+    c.set_keep_alive_probes(true, 5000, Duration::from_secs(2), 3);
+    c.destroy();
+    server.close();
+    run_bounded(LIMIT);
 }

@@ -16,6 +16,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use mio::{Interest, Token};
 
@@ -25,6 +26,7 @@ use crate::event_loop::{self, with, Core, Tick};
 use crate::handle::Key;
 use crate::tcp::socket::{self, Phase, SocketTick};
 use crate::tcp::{ConnectionAttempt, Lookup};
+use crate::IntoDuration;
 
 static AUTO_SELECT_FAMILY: AtomicBool = AtomicBool::new(true);
 static ATTEMPT_TIMEOUT_MS: AtomicU64 = AtomicU64::new(250);
@@ -40,15 +42,15 @@ pub fn set_default_auto_select_family(value: bool) {
     AUTO_SELECT_FAMILY.store(value, Ordering::Relaxed);
 }
 
-/// Node's `net.getDefaultAutoSelectFamilyAttemptTimeout()`, in ms (250).
-pub fn get_default_auto_select_family_attempt_timeout() -> u64 {
-    ATTEMPT_TIMEOUT_MS.load(Ordering::Relaxed)
+/// Node's `net.getDefaultAutoSelectFamilyAttemptTimeout()` (250 ms).
+pub fn get_default_auto_select_family_attempt_timeout() -> Duration {
+    Duration::from_millis(ATTEMPT_TIMEOUT_MS.load(Ordering::Relaxed))
 }
 
-/// Node's `net.setDefaultAutoSelectFamilyAttemptTimeout(ms)`; values below
-/// 10 become 10.
-pub fn set_default_auto_select_family_attempt_timeout(ms: u64) {
-    ATTEMPT_TIMEOUT_MS.store(ms.max(10), Ordering::Relaxed);
+/// Node's `net.setDefaultAutoSelectFamilyAttemptTimeout(ms)` (milliseconds
+/// or a `Duration`); values below 10 ms become 10 ms.
+pub fn set_default_auto_select_family_attempt_timeout(timeout: impl IntoDuration) {
+    ATTEMPT_TIMEOUT_MS.store(crate::duration::ms(timeout).max(10), Ordering::Relaxed);
 }
 
 /// A custom resolver for [`ConnectOptions::lookup`](crate::ConnectOptions::lookup)
@@ -84,6 +86,17 @@ impl Resolver {
         (self.0)(host)
     }
 }
+
+/// Two resolvers are equal when they are the same function (clones of one
+/// `Resolver`): closures cannot be compared, so option types holding one
+/// compare it by identity.
+impl PartialEq for Resolver {
+    fn eq(&self, other: &Resolver) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Resolver {}
 
 impl fmt::Debug for Resolver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -134,19 +147,11 @@ pub(crate) struct Attempts {
     seq: u32,
 }
 
-fn family_of(addr: &SocketAddr) -> u8 {
-    if addr.is_ipv4() {
-        4
-    } else {
-        6
-    }
-}
-
 fn attempt_info(addr: SocketAddr, error: Option<Error>) -> ConnectionAttempt {
     ConnectionAttempt {
         address: addr.ip(),
         port: addr.port(),
-        family: family_of(&addr),
+        family: crate::tcp::Family::from(addr),
         error,
     }
 }
@@ -322,9 +327,7 @@ pub(crate) fn attempt_next(c: &mut Core, key: Key) {
         attempts
             .plan
             .attempt_timeout_ms
-            .map_or_else(get_default_auto_select_family_attempt_timeout, |t| {
-                t.max(10)
-            })
+            .map_or_else(|| ATTEMPT_TIMEOUT_MS.load(Ordering::Relaxed), |t| t.max(10))
     });
     c.ticks.push_back(Tick::Socket(
         key,
@@ -538,7 +541,10 @@ mod tests {
 
     #[test]
     fn attempt_timeout_default_and_floor() {
-        assert_eq!(get_default_auto_select_family_attempt_timeout(), 250);
+        assert_eq!(
+            get_default_auto_select_family_attempt_timeout(),
+            std::time::Duration::from_millis(250)
+        );
         assert!(get_default_auto_select_family());
     }
 }

@@ -1,11 +1,15 @@
 //! Node's `net` for TCP: [`create_server`], [`connect`],
 //! [`create_connection`], and their options.
 
+use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
 use crate::error::{Error, ErrorCode};
+use crate::IntoDuration;
 
 pub(crate) mod connect;
 pub(crate) mod server;
@@ -18,45 +22,42 @@ pub use connect::{
 pub use server::Server;
 pub use socket::{ReadyState, Socket, DEFAULT_HIGH_WATER_MARK};
 
-/// Options of [`create_server`]; every accepted socket inherits them.
-#[derive(Debug, Clone, Default)]
+/// Options of [`create_server`]: the server's own, and `socket`, the
+/// options every accepted socket gets (the same shape as
+/// [`ConnectOptions`], which nests the client socket's options).
+///
+/// Node's `createServer` options are flat (`{ allowHalfOpen, noDelay,
+/// pauseOnConnect }`); here `allow_half_open`, `no_delay`, `keep_alive`,
+/// `keep_alive_initial_delay` and the high-water marks are
+/// `ServerOptions::socket`'s fields.
+///
+/// # Examples
+///
+/// ```
+/// use nodenet::{ServerOptions, SocketOptions};
+/// let options = ServerOptions {
+///     pause_on_connect: true,
+///     socket: SocketOptions { allow_half_open: true, ..Default::default() },
+///     ..Default::default()
+/// };
+/// assert_ne!(options, ServerOptions::default());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServerOptions {
-    /// Keep accepted sockets writable after the peer's FIN (default
-    /// `false`: our side ends too, once queued writes are flushed).
-    pub allow_half_open: bool,
     /// Start accepted sockets paused: no reading until `resume()`.
     pub pause_on_connect: bool,
-    /// Disable Nagle's algorithm on accepted sockets.
-    pub no_delay: bool,
-    /// Enable TCP keep-alive on accepted sockets.
-    pub keep_alive: bool,
-    /// Idle time before the first keep-alive probe, in ms (floored to
-    /// whole seconds; 0 keeps the system default).
-    pub keep_alive_initial_delay: u64,
-    /// High-water mark of accepted sockets' write queue and read buffer
-    /// (default [`DEFAULT_HIGH_WATER_MARK`]).
-    pub high_water_mark: Option<usize>,
     /// Connections from these addresses are closed as soon as accepted,
     /// without `'connection'` (Node 21+'s `blockList`).
     pub block_list: Option<crate::BlockList>,
+    /// The options of every accepted socket (`allow_half_open`,
+    /// `no_delay`, `keep_alive`, high-water marks, ...).
+    pub socket: SocketOptions,
 }
 
-impl ServerOptions {
-    pub(crate) fn socket_options(&self) -> SocketOptions {
-        SocketOptions {
-            allow_half_open: self.allow_half_open,
-            no_delay: self.no_delay,
-            keep_alive: self.keep_alive,
-            keep_alive_initial_delay: self.keep_alive_initial_delay,
-            high_water_mark: self.high_water_mark,
-            readable_high_water_mark: None,
-            writable_high_water_mark: None,
-        }
-    }
-}
-
-/// Options of [`Socket::new`].
-#[derive(Debug, Clone, Default)]
+/// Options of [`Socket::new`], and of the sockets a server accepts
+/// ([`ServerOptions::socket`]) or a connect makes
+/// ([`ConnectOptions::socket`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SocketOptions {
     /// Stay writable after the peer's FIN (default `false`).
     pub allow_half_open: bool,
@@ -64,9 +65,9 @@ pub struct SocketOptions {
     pub no_delay: bool,
     /// Enable TCP keep-alive once connected.
     pub keep_alive: bool,
-    /// Idle time before the first keep-alive probe, in ms (floored to
-    /// whole seconds).
-    pub keep_alive_initial_delay: u64,
+    /// Idle time before the first keep-alive probe (floored to whole
+    /// seconds; zero keeps the system default).
+    pub keep_alive_initial_delay: Duration,
     /// High-water mark of the write queue and read buffer (default
     /// [`DEFAULT_HIGH_WATER_MARK`]).
     pub high_water_mark: Option<usize>,
@@ -78,7 +79,7 @@ pub struct SocketOptions {
 
 /// Options of [`create_connection`]: where to connect, and the socket's
 /// options.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConnectOptions {
     /// The port to connect to (required; 0 is refused).
     pub port: u16,
@@ -88,20 +89,21 @@ pub struct ConnectOptions {
     pub local_address: Option<IpAddr>,
     /// Bind to this local port before connecting.
     pub local_port: Option<u16>,
-    /// Inactivity timeout in ms, set before connecting (so it covers name
+    /// Inactivity timeout, set before connecting (so it covers name
     /// resolution and the handshake); see [`Socket::set_timeout`].
-    pub timeout: Option<u64>,
-    /// Only addresses of this family: 4 or 6 (0, the default: any). A
-    /// family turns happy eyeballs off.
-    pub family: u8,
+    pub timeout: Option<Duration>,
+    /// Only addresses of this family (`None`, the default: either). A
+    /// family turns happy eyeballs off. Node's `family: 4 | 6 | 0`.
+    pub family: Option<Family>,
     /// A custom resolver instead of the system's (Node's `lookup`).
     pub lookup: Option<Resolver>,
     /// Try several addresses of a host name with happy eyeballs (default:
     /// [`get_default_auto_select_family`], `true`).
     pub auto_select_family: Option<bool>,
-    /// Time each attempt but the last gets, in ms (default:
-    /// [`get_default_auto_select_family_attempt_timeout`], 250; at least 10).
-    pub auto_select_family_attempt_timeout: Option<u64>,
+    /// Time each attempt but the last gets (default:
+    /// [`get_default_auto_select_family_attempt_timeout`], 250 ms; at least
+    /// 10 ms).
+    pub auto_select_family_attempt_timeout: Option<Duration>,
     /// Refuse to connect to these addresses: `ERR_IP_BLOCKED` (Node 21+'s
     /// `blockList`).
     pub block_list: Option<crate::BlockList>,
@@ -110,7 +112,7 @@ pub struct ConnectOptions {
 }
 
 /// Options of [`Server::listen_with`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenOptions {
     /// The port; 0 picks a free one.
     pub port: u16,
@@ -123,6 +125,13 @@ pub struct ListenOptions {
     pub ipv6_only: bool,
     /// Set `SO_REUSEPORT`, so that several loops can listen on one port.
     pub reuse_port: bool,
+}
+
+impl Default for ListenOptions {
+    /// `ListenOptions::new(0)`: a free port, every interface, backlog 511.
+    fn default() -> ListenOptions {
+        ListenOptions::new(0)
+    }
 }
 
 impl ListenOptions {
@@ -162,6 +171,27 @@ impl ListenOptions {
     }
 }
 
+impl From<SocketAddr> for ListenOptions {
+    /// Listen on exactly this address: `server.listen_with(addr.into())`
+    /// (an IPv6 scope id is not kept).
+    fn from(addr: SocketAddr) -> ListenOptions {
+        ListenOptions::new(addr.port()).host(&addr.ip().to_string())
+    }
+}
+
+impl From<SocketAddr> for ConnectOptions {
+    /// Connect to exactly this address, every other option at its
+    /// default: `tcp::create_connection(addr.into())` (an IPv6 scope id is
+    /// not kept).
+    fn from(addr: SocketAddr) -> ConnectOptions {
+        ConnectOptions {
+            port: addr.port(),
+            host: addr.ip().to_string(),
+            ..ConnectOptions::default()
+        }
+    }
+}
+
 /// What `'drop'` reports about a connection refused by `max_connections`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DropInfo {
@@ -179,8 +209,8 @@ pub struct ConnectionAttempt {
     pub address: IpAddr,
     /// The port tried.
     pub port: u16,
-    /// 4 or 6.
-    pub family: u8,
+    /// The address's family (Node's 4 or 6: [`Family::as_number`]).
+    pub family: Family,
     /// Why it failed (`'connectionAttemptFailed'` only).
     pub error: Option<Error>,
 }
@@ -198,15 +228,109 @@ pub struct Lookup {
 }
 
 impl Lookup {
-    /// 4 or 6 for the resolved address, as Node's `family` argument.
-    pub fn family(&self) -> Option<u8> {
-        self.address.map(|a| if a.is_ipv4() { 4 } else { 6 })
+    /// The resolved address's family, Node's `family` argument (4 or 6:
+    /// [`Family::as_number`]).
+    pub fn family(&self) -> Option<Family> {
+        self.address.map(Family::from)
+    }
+}
+
+/// An address family: Node's `'IPv4'` / `'IPv6'` strings (`Display`,
+/// `FromStr`) and its `4` / `6` numbers ([`as_number`](Family::as_number),
+/// `u8::from`).
+///
+/// # Examples
+///
+/// ```
+/// use nodenet::tcp::Family;
+/// use std::net::IpAddr;
+/// assert_eq!(Family::Ipv6.to_string(), "IPv6");
+/// assert_eq!("IPv4".parse::<Family>().unwrap(), Family::Ipv4);
+/// assert_eq!(u8::from(Family::Ipv6), 6);
+/// assert_eq!(Family::from("::1".parse::<IpAddr>().unwrap()), Family::Ipv6);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    /// IPv4 (Node's `'IPv4'`, `4`).
+    Ipv4,
+    /// IPv6 (Node's `'IPv6'`, `6`).
+    Ipv6,
+}
+
+impl Family {
+    /// Node's string: `"IPv4"` or `"IPv6"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "IPv4",
+            Family::Ipv6 => "IPv6",
+        }
+    }
+
+    /// Node's number: 4 or 6 (as `net.isIP` and the `family` option).
+    pub fn as_number(self) -> u8 {
+        match self {
+            Family::Ipv4 => 4,
+            Family::Ipv6 => 6,
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Family {
+    type Err = Error;
+
+    /// `"IPv4"` / `"IPv6"` in any case, or `"4"` / `"6"`, as Node's
+    /// options accept them.
+    ///
+    /// # Errors
+    ///
+    /// `ERR_INVALID_ARG_VALUE` for anything else.
+    fn from_str(s: &str) -> Result<Family, Error> {
+        match s.to_ascii_lowercase().as_str() {
+            "ipv4" | "4" => Ok(Family::Ipv4),
+            "ipv6" | "6" => Ok(Family::Ipv6),
+            _ => Err(Error::new(
+                ErrorCode::ERR_INVALID_ARG_VALUE,
+                format!("The argument 'family' must be one of: 'IPv4', 'IPv6'. Received '{s}'"),
+            )),
+        }
+    }
+}
+
+impl From<Family> for u8 {
+    fn from(family: Family) -> u8 {
+        family.as_number()
+    }
+}
+
+impl From<IpAddr> for Family {
+    fn from(ip: IpAddr) -> Family {
+        if ip.is_ipv4() {
+            Family::Ipv4
+        } else {
+            Family::Ipv6
+        }
+    }
+}
+
+impl From<SocketAddr> for Family {
+    fn from(addr: SocketAddr) -> Family {
+        Family::from(addr.ip())
     }
 }
 
 /// Node's `net.isIP(input)`: 4 for dotted-decimal IPv4 (no leading
 /// zeros), 6 for IPv6 (an IPv4-mapped form and a `%zone` suffix allowed),
 /// 0 for anything else.
+///
+/// Node's number is kept (rather than an `Option<Family>`): the function is
+/// Node's, and its 0 / 4 / 6 are what a port compares with; for a typed
+/// answer parse the string as an `IpAddr` and take [`Family::from`].
 ///
 /// # Examples
 ///
@@ -450,7 +574,7 @@ pub fn connect_with(
 pub(crate) fn connect_port(port: impl IntoPort) -> Result<u16, Error> {
     match port.into_port()? {
         0 => Err(Error::new(
-            ErrorCode::ErrSocketBadPort,
+            ErrorCode::ERR_SOCKET_BAD_PORT,
             "Port should be > 0 and < 65536. Received 0.",
         )),
         p => Ok(p),
@@ -493,22 +617,14 @@ pub fn connect(
 
 /// Node's `net.createConnection(options)`: a socket with `options.socket`,
 /// its timeout set, connecting to `options.host:options.port`. Chain
-/// `.once("connect", ..)` for a connect listener.
+/// `.once("connect", ..)` for a connect listener. A `SocketAddr` converts
+/// into the options: `tcp::create_connection(addr.into())`.
 ///
 /// # Errors
 ///
 /// `ERR_SOCKET_BAD_PORT` for port 0.
 pub fn create_connection(options: ConnectOptions) -> Result<Socket, Error> {
     let port = connect_port(options.port)?;
-    if !matches!(options.family, 0 | 4 | 6) {
-        return Err(Error::new(
-            ErrorCode::ErrInvalidArgValue,
-            format!(
-                "The property 'options.family' must be one of: 0, 4, 6. Received {}",
-                options.family
-            ),
-        ));
-    }
     let local = match (options.local_address, options.local_port) {
         (None, None) => None,
         (ip, port) => Some(SocketAddr::new(
@@ -518,16 +634,18 @@ pub fn create_connection(options: ConnectOptions) -> Result<Socket, Error> {
     };
     let plan = connect::Plan {
         local,
-        family: options.family,
+        family: options.family.map_or(0, u8::from),
         lookup: options.lookup,
         auto_select: options.auto_select_family,
-        attempt_timeout_ms: options.auto_select_family_attempt_timeout,
+        attempt_timeout_ms: options
+            .auto_select_family_attempt_timeout
+            .map(crate::duration::ms),
         block_list: options.block_list,
         ..connect::Plan::new(port, &options.host)
     };
     let socket = Socket::new(options.socket);
-    if let Some(ms) = options.timeout {
-        socket.set_timeout(ms);
+    if let Some(timeout) = options.timeout {
+        socket.set_timeout(timeout);
     }
     if let Err(e) = socket.connect_plan(plan) {
         socket.destroy();
@@ -560,8 +678,9 @@ pub fn request(
     port: impl IntoPort,
     host: &str,
     data: impl AsRef<[u8]>,
-    timeout: std::time::Duration,
+    timeout: impl IntoDuration,
 ) -> Result<Bytes, Error> {
+    let timeout = timeout.into_duration();
     use std::cell::RefCell;
     use std::rc::Rc;
     let port = connect_port(port)?;
@@ -598,7 +717,7 @@ pub fn request(
         .map_err(|e| Error::from_io(e, "spawn", None))?;
     worker.join().unwrap_or_else(|_| {
         Err(Error::new(
-            ErrorCode::ErrInvalidArgValue,
+            ErrorCode::ERR_INVALID_ARG_VALUE,
             "the request thread panicked",
         ))
     })

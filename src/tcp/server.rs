@@ -256,7 +256,7 @@ fn accept_one(c: &mut Core, key: Key) -> Accept {
                 drop(stream);
                 return Accept::Dropped(info);
             }
-            let options = s.options.socket_options();
+            let options = s.options.socket.clone();
             let paused = s.options.pause_on_connect;
             match socket::adopt(c, stream, remote, key, &options, paused) {
                 Ok(sk) => {
@@ -512,7 +512,8 @@ impl Server {
     }
 
     /// [`listen`](Server::listen) with every option: backlog (511 by
-    /// default), `ipv6_only`, `reuse_port`.
+    /// default), `ipv6_only`, `reuse_port`. A `SocketAddr` converts into
+    /// the options: `server.listen_with(addr.into())`.
     ///
     /// # Errors
     ///
@@ -522,14 +523,14 @@ impl Server {
         let resolve = with(|c| -> Result<Option<u64>, Error> {
             let s = srv(c, key).ok_or_else(|| {
                 Error::new(
-                    ErrorCode::ErrServerNotRunning,
+                    ErrorCode::ERR_SERVER_NOT_RUNNING,
                     "Server is not running: it was closed and freed after its 'close'; \
                      create a new server (or listen again from its 'close' listener)",
                 )
             })?;
             if s.listener.is_some() {
                 return Err(Error::new(
-                    ErrorCode::ErrServerAlreadyListen,
+                    ErrorCode::ERR_SERVER_ALREADY_LISTEN,
                     "Listen method has been called more than once without closing.",
                 ));
             }
@@ -587,7 +588,7 @@ impl Server {
         if let Some(cb) = cb {
             let mut cb = Some(cb);
             let err = (!running)
-                .then(|| Error::new(ErrorCode::ErrServerNotRunning, "Server is not running."));
+                .then(|| Error::new(ErrorCode::ERR_SERVER_NOT_RUNNING, "Server is not running."));
             self.once("close", move |s: &Server| {
                 if let Some(cb) = cb.take() {
                     cb(s, err.as_ref());
@@ -653,8 +654,9 @@ impl Server {
         with(|c| srv(c, self.key).and_then(|s| s.max_connections))
     }
 
-    /// Keeps the loop alive while listening (the default).
-    pub fn ref_(&self) -> Server {
+    /// Keeps the loop alive while listening (the default): Node's `ref()`,
+    /// spelled `r#ref` because `ref` is a Rust keyword.
+    pub fn r#ref(&self) -> Server {
         self.set_ref(true)
     }
 

@@ -9,6 +9,7 @@ use std::marker::PhantomData;
 
 use crate::event_loop::{self, with};
 use crate::handle::Key;
+use crate::IntoDuration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Kind {
@@ -45,8 +46,9 @@ impl Timer {
         self.set_ref(false)
     }
 
-    /// Makes this timer keep the loop alive again (the default).
-    pub fn ref_(&self) -> Timer {
+    /// Makes this timer keep the loop alive again (the default): Node's
+    /// `ref()`, spelled `r#ref` because `ref` is a Rust keyword.
+    pub fn r#ref(&self) -> Timer {
         self.set_ref(true)
     }
 
@@ -75,9 +77,10 @@ impl Timer {
     }
 }
 
-/// Runs `callback` once, `ms` milliseconds from now (at least 1 ms).
+/// Runs `callback` once, `delay` from now (milliseconds or a
+/// [`Duration`](std::time::Duration); at least 1 ms).
 ///
-/// `ms` above Node's `TIMEOUT_MAX` (2^31 - 1, about 24.8 days) is clamped to
+/// A delay above Node's `TIMEOUT_MAX` (2^31 - 1, about 24.8 days) is clamped to
 /// it, so `u64::MAX` means "practically never" (Node clamps to 1 ms:
 /// a huge delay meaning "at once" is a footgun). `unref()` such a timer, or
 /// clear it, or it keeps the loop alive.
@@ -93,7 +96,8 @@ impl Timer {
 /// assert!(fired.get());
 /// # Ok::<(), nodenet::Error>(())
 /// ```
-pub fn set_timeout(callback: impl FnOnce() + 'static, ms: u64) -> Timer {
+pub fn set_timeout(callback: impl FnOnce() + 'static, delay: impl IntoDuration) -> Timer {
+    let ms = crate::duration::ms(delay);
     let mut callback = Some(callback);
     let f: Box<dyn FnMut()> = Box::new(move || {
         if let Some(cb) = callback.take() {
@@ -107,9 +111,10 @@ pub fn set_timeout(callback: impl FnOnce() + 'static, ms: u64) -> Timer {
     Timer::new(key, Kind::Timeout)
 }
 
-/// Runs `callback` every `ms` milliseconds until cleared (at least 1 ms; at
-/// most `TIMEOUT_MAX`, as for [`set_timeout`]).
-pub fn set_interval(callback: impl FnMut() + 'static, ms: u64) -> Timer {
+/// Runs `callback` every `delay` (milliseconds or a `Duration`) until
+/// cleared (at least 1 ms; at most `TIMEOUT_MAX`, as for [`set_timeout`]).
+pub fn set_interval(callback: impl FnMut() + 'static, delay: impl IntoDuration) -> Timer {
+    let ms = crate::duration::ms(delay);
     let f: Box<dyn FnMut()> = Box::new(callback);
     let key = with(|c| {
         let now = c.update_now();

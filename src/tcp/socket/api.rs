@@ -1,6 +1,8 @@
 //! `Socket`'s public methods: what user code calls.
 
 use super::*;
+use crate::tcp::Family;
+use crate::IntoDuration;
 
 impl Socket {
     pub(crate) fn from_key(key: Key) -> Socket {
@@ -51,13 +53,13 @@ impl Socket {
         let to_resolve = with(|c| -> Result<Option<Plan>, Error> {
             let now = c.now_ms;
             let s = sock(c, key)
-                .ok_or_else(|| Error::new(ErrorCode::ErrSocketClosed, "Socket is closed"))?;
+                .ok_or_else(|| Error::new(ErrorCode::ERR_SOCKET_CLOSED, "Socket is closed"))?;
             if s.destroyed {
-                return Err(Error::new(ErrorCode::ErrSocketClosed, "Socket is closed"));
+                return Err(Error::new(ErrorCode::ERR_SOCKET_CLOSED, "Socket is closed"));
             }
             if s.phase != Phase::Fresh {
                 return Err(Error::new(
-                    ErrorCode::ErrInvalidArgValue,
+                    ErrorCode::ERR_INVALID_ARG_VALUE,
                     "the socket is already connecting or connected",
                 ));
             }
@@ -169,7 +171,7 @@ impl Socket {
                 Phase::Fresh => destroy(
                     c,
                     self.key,
-                    Some(Error::new(ErrorCode::ErrSocketClosed, "Socket is closed")),
+                    Some(Error::new(ErrorCode::ERR_SOCKET_CLOSED, "Socket is closed")),
                 ),
                 Phase::Resolving | Phase::Connecting => s.pending_reset = true,
                 Phase::Open => {
@@ -245,8 +247,9 @@ impl Socket {
         *self
     }
 
-    /// The encoding set by [`set_encoding`](Socket::set_encoding).
-    pub fn encoding(&self) -> Option<Encoding> {
+    /// The encoding set by [`set_encoding`](Socket::set_encoding) (Node's
+    /// `readableEncoding`).
+    pub fn readable_encoding(&self) -> Option<Encoding> {
         self.get(None, |s| s.decoder.as_ref().map(|d| d.encoding()))
     }
 
@@ -322,16 +325,19 @@ impl Socket {
         });
     }
 
-    /// Emits `'timeout'` after `ms` of inactivity (no read, no write).
+    /// Emits `'timeout'` after `timeout` of inactivity (no read, no write):
+    /// milliseconds, as Node, or a `Duration`.
     ///
-    /// Inactivity timeouts are second-granular: `ms` is rounded to the
-    /// nearest whole second, at least one; `0` disables. Above Node's
+    /// Inactivity timeouts are second-granular: `timeout` is rounded to the
+    /// nearest whole second, at least one; `0` (or `Duration::ZERO`)
+    /// disables. Above Node's
     /// `TIMEOUT_MAX` (2^31 - 1 ms, about 24.8 days) it is clamped to
     /// 2147483 s, so `u64::MAX` means "practically never" (Node truncates
     /// it to `TIMEOUT_MAX` too, with a warning). `'timeout'` only
     /// notifies, once per idle period: the listener decides (usually
     /// `destroy()` or `end()`). The timer does not keep the loop alive.
-    pub fn set_timeout(&self, ms: u64) -> Socket {
+    pub fn set_timeout(&self, timeout: impl IntoDuration) -> Socket {
+        let ms = crate::duration::ms(timeout);
         with(|c| {
             let now = c.now_ms;
             let Core { sockets, wheel, .. } = c;
@@ -362,10 +368,15 @@ impl Socket {
     }
 
     /// [`set_timeout`](Socket::set_timeout) plus `cb` as a once `'timeout'`
-    /// listener (not added when `ms` is 0 or the socket is destroyed).
-    pub fn set_timeout_cb<A, F: emitter::Listener<Socket, A>>(&self, ms: u64, cb: F) -> Socket {
+    /// listener (not added when `timeout` is 0 or the socket is destroyed).
+    pub fn set_timeout_cb<A, F: emitter::Listener<Socket, A>>(
+        &self,
+        timeout: impl IntoDuration,
+        cb: F,
+    ) -> Socket {
+        let ms = crate::duration::ms(timeout);
         self.set_timeout(ms);
-        if ms > 0 && !self.is_destroyed() {
+        if ms > 0 && !self.destroyed() {
             self.once("timeout", cb);
         }
         *self
@@ -394,28 +405,29 @@ impl Socket {
         *self
     }
 
-    /// Enables TCP keep-alive probes after `initial_delay_ms` idle (floored
-    /// to seconds; 0 keeps the system default; above the kernel's largest,
-    /// 32767 s, clamped to it); remembered until connected.
-    pub fn set_keep_alive(&self, enable: bool, initial_delay_ms: u64) -> Socket {
-        self.set_keep_alive_probes(enable, initial_delay_ms, 0, 0)
+    /// Enables TCP keep-alive probes after `initial_delay` idle
+    /// (milliseconds or a `Duration`, floored to seconds; 0 keeps the
+    /// system default; above the kernel's largest, 32767 s, clamped to it);
+    /// remembered until connected.
+    pub fn set_keep_alive(&self, enable: bool, initial_delay: impl IntoDuration) -> Socket {
+        self.set_keep_alive_probes(enable, initial_delay, 0, 0)
     }
 
     /// [`set_keep_alive`](Socket::set_keep_alive) with the probe interval
-    /// (ms, floored to seconds, at most 32767 s) and count (Node 26's
+    /// (floored to seconds, at most 32767 s) and count (Node 26's
     /// `setKeepAlive(enable, initialDelay, interval, count)`); 0 keeps
     /// Node 20's fixed 1 s and 10 probes.
     pub fn set_keep_alive_probes(
         &self,
         enable: bool,
-        initial_delay_ms: u64,
-        interval_ms: u64,
+        initial_delay: impl IntoDuration,
+        interval: impl IntoDuration,
         count: u32,
     ) -> Socket {
+        let delay = initial_delay.into_duration().as_secs();
+        let interval = u32::try_from(interval.into_duration().as_secs()).unwrap_or(u32::MAX);
         with(|c| {
             if let Some(s) = sock(c, self.key) {
-                let delay = initial_delay_ms / 1000;
-                let interval = u32::try_from(interval_ms / 1000).unwrap_or(u32::MAX);
                 let changed = s.keep_alive != enable
                     || (enable
                         && (s.keep_alive_delay_s != delay
@@ -451,7 +463,7 @@ impl Socket {
 
     /// The IP type of service in force (Node's `getTypeOfService`): read
     /// from the connection when there is one, else the cached value.
-    pub fn type_of_service(&self) -> u8 {
+    pub fn get_type_of_service(&self) -> u8 {
         self.get(0, |s| {
             let from_socket = s
                 .stream
@@ -480,8 +492,9 @@ impl Socket {
         self.get(None, |s| s.stream.as_ref().map(|st| st.as_raw_fd()))
     }
 
-    /// Keeps the loop alive while this socket is active (the default).
-    pub fn ref_(&self) -> Socket {
+    /// Keeps the loop alive while this socket is active (the default):
+    /// Node's `ref()`, spelled `r#ref` because `ref` is a Rust keyword.
+    pub fn r#ref(&self) -> Socket {
         self.set_ref(true)
     }
 
@@ -499,45 +512,56 @@ impl Socket {
         *self
     }
 
-    /// The local address, once connected.
+    /// The local address, once connected (Node's `address()`; the same as
+    /// [`local_addr`](Socket::local_addr)).
     pub fn address(&self) -> Option<SocketAddr> {
         self.get(None, |s| if s.destroyed { None } else { s.local })
     }
 
+    /// The local address, once connected, by std's and tokio's name; the
+    /// same as Node's [`address`](Socket::address).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.address()
+    }
+
     /// The peer's address, once connected (kept after destroy, until the
-    /// handle goes stale).
-    pub fn remote_addr(&self) -> Option<SocketAddr> {
+    /// handle goes stale), by std's and tokio's name; Node splits it into
+    /// [`remote_address`](Socket::remote_address) and
+    /// [`remote_port`](Socket::remote_port).
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.get(None, |s| s.remote)
     }
 
-    /// The peer's IP address.
+    /// The peer's IP address (Node's `remoteAddress`).
     pub fn remote_address(&self) -> Option<IpAddr> {
-        self.remote_addr().map(|a| a.ip())
+        self.peer_addr().map(|a| a.ip())
     }
 
-    /// The peer's port.
+    /// The peer's port (Node's `remotePort`).
     pub fn remote_port(&self) -> Option<u16> {
-        self.remote_addr().map(|a| a.port())
+        self.peer_addr().map(|a| a.port())
     }
 
-    /// `"IPv4"` or `"IPv6"`, as Node's `remoteFamily`.
-    pub fn remote_family(&self) -> Option<&'static str> {
-        self.remote_addr().map(|a| family(&a))
+    /// The peer's address family (Node's `remoteFamily`; its `Display` is
+    /// Node's `"IPv4"` / `"IPv6"`).
+    pub fn remote_family(&self) -> Option<Family> {
+        self.peer_addr().map(Family::from)
     }
 
-    /// Our IP address, once connected.
+    /// Our IP address, once connected (Node's `localAddress`).
     pub fn local_address(&self) -> Option<IpAddr> {
         self.address().map(|a| a.ip())
     }
 
-    /// Our port, once connected.
+    /// Our port, once connected (Node's `localPort`).
     pub fn local_port(&self) -> Option<u16> {
         self.address().map(|a| a.port())
     }
 
-    /// `"IPv4"` or `"IPv6"`, as Node's `localFamily`.
-    pub fn local_family(&self) -> Option<&'static str> {
-        self.address().map(|a| family(&a))
+    /// Our address family (Node's `localFamily`; its `Display` is Node's
+    /// `"IPv4"` / `"IPv6"`).
+    pub fn local_family(&self) -> Option<Family> {
+        self.address().map(Family::from)
     }
 
     /// Bytes received so far.
@@ -587,15 +611,10 @@ impl Socket {
         })
     }
 
-    /// Node's `destroyed`: `true` from `destroy()` (or a fatal error) on.
+    /// Node's `destroyed`: `true` from `destroy()` (or a fatal error) on,
+    /// and on a stale handle (Starcounter's `IsDead()`).
     pub fn destroyed(&self) -> bool {
         self.get(true, |s| s.destroyed)
-    }
-
-    /// Whether the socket is gone: destroyed, or a stale handle
-    /// (Starcounter's `IsDead()`).
-    pub fn is_destroyed(&self) -> bool {
-        self.destroyed()
     }
 
     /// Whether the read side is open (Node's `readable`).
@@ -650,9 +669,9 @@ impl Socket {
     ///
     /// As [`run`](crate::run): an unhandled `'error'`, or a call from inside
     /// a callback.
-    pub fn wait_closed(&self, timeout: Duration) -> Result<bool, Error> {
+    pub fn wait_closed(&self, timeout: impl IntoDuration) -> Result<bool, Error> {
         let socket = *self;
-        crate::run_until_timeout(timeout, || socket.closed())
+        crate::run_until_timeout(timeout.into_duration(), || socket.closed())
     }
 
     /// The error the socket was destroyed with (Node's `errored`).
@@ -689,16 +708,58 @@ impl Socket {
     }
 }
 
-fn family(addr: &SocketAddr) -> &'static str {
-    if addr.is_ipv4() {
-        "IPv4"
-    } else {
-        "IPv6"
-    }
-}
-
 /// Inactivity timeouts are whole seconds: nearest, at least one, at most
 /// the whole seconds of `TIMEOUT_MAX`.
 pub(crate) fn round_timeout(ms: u64) -> u64 {
     (ms.min(TIMEOUT_MAX).saturating_add(500) / 1000).clamp(1, TIMEOUT_MAX / 1000) * 1000
+}
+
+/// `write!(socket, ..)`, `serde_json::to_writer(&socket, ..)` and any other
+/// `io::Write` user: each `write` queues the bytes, as
+/// [`Socket::write`] does, and returns `Ok(buf.len())` while the socket is
+/// writable. It never blocks and ignores backpressure (check
+/// [`writable_need_drain`](Socket::writable_need_drain) and wait for
+/// `'drain'` to pace a producer). After `end()` it returns a `BrokenPipe`
+/// `io::Error` wrapping `ERR_STREAM_WRITE_AFTER_END`, after `destroy()` one
+/// wrapping `ERR_STREAM_DESTROYED`, and leaves the socket as it is (unlike
+/// [`Socket::write`], it does not fail the socket). `flush` returns at
+/// once: the loop sends the queue when the kernel takes it.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::io::Write;
+/// # fn f(socket: nodenet::Socket) -> std::io::Result<()> {
+/// write!(&socket, "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", 2)?;
+/// (&socket).write_all(b"ok")?;
+/// # Ok(())
+/// # }
+/// ```
+impl io::Write for &Socket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let state = self.get(None, |s| Some((s.writable, s.destroyed)));
+        match state {
+            Some((true, false)) => {
+                Socket::write(self, buf);
+                Ok(buf.len())
+            }
+            Some((_, false)) => Err(Error::write_after_end().into()),
+            _ => Err(Error::destroyed("write").into()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// As for `&Socket` (a `Socket` is a `Copy` handle).
+impl io::Write for Socket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        io::Write::write(&mut &*self, buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }

@@ -137,6 +137,34 @@ impl fmt::Display for ReadyState {
     }
 }
 
+impl std::str::FromStr for ReadyState {
+    type Err = Error;
+
+    /// Node's strings (`"opening"`, `"open"`, `"readOnly"`, `"writeOnly"`,
+    /// `"closed"`), as `Display` prints them.
+    ///
+    /// # Errors
+    ///
+    /// `ERR_INVALID_ARG_VALUE` for any other string.
+    fn from_str(s: &str) -> Result<ReadyState, Error> {
+        [
+            ReadyState::Opening,
+            ReadyState::Open,
+            ReadyState::ReadOnly,
+            ReadyState::WriteOnly,
+            ReadyState::Closed,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == s)
+        .ok_or_else(|| {
+            Error::new(
+                ErrorCode::ERR_INVALID_ARG_VALUE,
+                format!("Unknown readyState: '{s}'"),
+            )
+        })
+    }
+}
+
 /// Deferred socket work, run on the next tick.
 pub(crate) enum SocketTick {
     /// Emit the socket's stored error.
@@ -300,7 +328,7 @@ impl SocketState {
             timeout_ms: 0,
             last_active: 0,
             wheel_deadline: 0,
-            keep_alive_delay_s: options.keep_alive_initial_delay / 1000,
+            keep_alive_delay_s: options.keep_alive_initial_delay.as_secs(),
             flowing: None,
             readable: false,
             writable: true,
@@ -379,7 +407,7 @@ impl SocketState {
 /// [`Socket::new`] + [`Socket::connect`], or handed to a server's
 /// `'connection'` listeners. Copies refer to the same connection; once the
 /// socket's `'close'` has run, every copy is stale: calls on it are harmless
-/// no-ops (writes return `false`) and [`is_destroyed`](Socket::is_destroyed)
+/// no-ops (writes return `false`) and [`destroyed`](Socket::destroyed)
 /// says so. Handles belong to the thread whose loop made them (`!Send`).
 ///
 /// # Events
@@ -601,7 +629,7 @@ pub(crate) fn destroy(c: &mut Core, key: Key, err: Option<Error>) {
     }
     let write_err = if was_connecting {
         Error::new(
-            ErrorCode::ErrSocketClosedBeforeConnection,
+            ErrorCode::ERR_SOCKET_CLOSED_BEFORE_CONNECTION,
             "Socket closed before the connection was established",
         )
     } else {

@@ -183,7 +183,7 @@ pub(super) fn write_to(c: &mut Core, key: Key, data: impl WriteData, cb: Option<
     if !s.writable || s.phase == Phase::Fresh {
         let fresh = s.phase == Phase::Fresh;
         let err = if fresh {
-            Error::new(ErrorCode::ErrSocketClosed, "Socket is closed")
+            Error::new(ErrorCode::ERR_SOCKET_CLOSED, "Socket is closed")
         } else {
             Error::write_after_end()
         };
