@@ -43,8 +43,8 @@ use slab::Slab;
 use crate::error::{Error, ErrorCode};
 use crate::handle::{Generations, Key};
 use crate::read_buffer::ReadBuffer;
-use crate::tcp::server::{self, ServerState, ServerTick};
-use crate::tcp::socket::{self, SocketState, SocketTick, WriteCb};
+use crate::stream::server::{self, ServerState, ServerTick};
+use crate::stream::socket::{self, SocketState, SocketTick, WriteCb};
 use crate::timer::user::{Immediates, Timers};
 use crate::timer::wheel::Wheel;
 

@@ -146,7 +146,6 @@
 mod block_list;
 mod chunk_queue;
 pub mod cluster;
-mod dns;
 mod duration;
 mod emitter;
 mod error;
@@ -156,6 +155,7 @@ mod handle;
 mod handler;
 mod prefetch;
 mod read_buffer;
+mod stream;
 pub mod tcp;
 mod text;
 mod timer;

@@ -24,7 +24,7 @@ use crate::emitter::Payload;
 use crate::error::Error;
 use crate::event_loop::{self, with, Core, Tick};
 use crate::handle::Key;
-use crate::tcp::socket::{self, Phase, SocketTick};
+use crate::stream::socket::{self, Phase, SocketTick};
 use crate::tcp::{ConnectionAttempt, Lookup};
 use crate::IntoDuration;
 
@@ -197,7 +197,7 @@ pub(crate) fn resolve(key: Key, plan: Plan) {
     let remote = event_loop::remote();
     let port = plan.port;
     match plan.lookup {
-        Some(resolver) => crate::dns::resolve_with(
+        Some(resolver) => crate::tcp::dns::resolve_with(
             remote,
             plan.host,
             move |host| {
@@ -209,7 +209,7 @@ pub(crate) fn resolve(key: Key, plan: Plan) {
             },
             move |host, result| resolved(key, host, result),
         ),
-        None => crate::dns::resolve(remote, plan.host, port, move |host, result| {
+        None => crate::tcp::dns::resolve(remote, plan.host, port, move |host, result| {
             resolved(key, host, result)
         }),
     }

@@ -12,15 +12,14 @@ use crate::error::{Error, ErrorCode};
 use crate::IntoDuration;
 
 pub(crate) mod connect;
-pub(crate) mod server;
-pub(crate) mod socket;
+pub(crate) mod dns;
 
 pub use connect::{
     get_default_auto_select_family, get_default_auto_select_family_attempt_timeout,
     set_default_auto_select_family, set_default_auto_select_family_attempt_timeout, Resolver,
 };
-pub use server::Server;
-pub use socket::{ReadyState, Socket, DEFAULT_HIGH_WATER_MARK};
+pub use crate::stream::server::Server;
+pub use crate::stream::socket::{ReadyState, Socket, DEFAULT_HIGH_WATER_MARK};
 
 /// Options of [`create_server`]: the server's own, and `socket`, the
 /// options every accepted socket gets (the same shape as

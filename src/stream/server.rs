@@ -13,7 +13,7 @@ use crate::emitter::{self, EventSpec, ListenerHost, Listeners, Payload, Shape};
 use crate::error::{Error, ErrorCode};
 use crate::event_loop::{self, with, Core, Tick, SERVER_TOKEN};
 use crate::handle::Key;
-use crate::tcp::socket::{self, Socket};
+use crate::stream::socket::{self, Socket};
 use crate::tcp::{DropInfo, IntoPort, ListenOptions, ServerOptions};
 
 const EV_LISTENING: u8 = 0;
@@ -558,7 +558,7 @@ impl Server {
             let remote = event_loop::remote();
             let host = options.host.clone().unwrap_or_default();
             let port = options.port;
-            crate::dns::resolve(remote, host, port, move |_, result| {
+            crate::tcp::dns::resolve(remote, host, port, move |_, result| {
                 listen_resolved(key, seq, options, result)
             });
         }

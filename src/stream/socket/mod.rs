@@ -24,7 +24,7 @@ use crate::error::{Error, ErrorCode};
 use crate::event_loop::{with, Core, Tick};
 use crate::handle::Key;
 use crate::tcp::connect::{self, Attempts, Plan};
-use crate::tcp::server;
+use crate::stream::server;
 use crate::tcp::{ConnectionAttempt, SocketOptions, WriteData};
 use crate::text::{Encoding, TextDecoder};
 use crate::timer::user::TIMEOUT_MAX;
