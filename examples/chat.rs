@@ -537,7 +537,7 @@ pub fn start_with(host: &str, port: u16, config: Config) -> Result<Server, Error
         .on("drop", move |srv: &Server, info: &DropInfo| {
             log!(
                 drop_config,
-                "connection limit ({}) reached: dropped {}",
+                "connection limit ({}) reached: dropped {:?}",
                 srv.max_connections().unwrap_or(0),
                 info.remote
             );

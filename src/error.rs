@@ -66,6 +66,9 @@ pub enum ErrorCode {
     EAFNOSUPPORT,
     /// Invalid argument at the system level (`EINVAL`).
     EINVAL,
+    /// No such file or directory: a Unix socket path that does not exist
+    /// (`ENOENT`).
+    ENOENT,
     /// Any other system error; `errno()` holds the number.
     UNKNOWN,
     /// `write()` after our own `end()` (`ERR_STREAM_WRITE_AFTER_END`).
@@ -125,6 +128,7 @@ impl ErrorCode {
         ErrorCode::ENOBUFS,
         ErrorCode::EAFNOSUPPORT,
         ErrorCode::EINVAL,
+        ErrorCode::ENOENT,
         ErrorCode::UNKNOWN,
         ErrorCode::ERR_STREAM_WRITE_AFTER_END,
         ErrorCode::ERR_STREAM_DESTROYED,
@@ -174,6 +178,7 @@ impl ErrorCode {
             ENOBUFS => "ENOBUFS",
             EAFNOSUPPORT => "EAFNOSUPPORT",
             EINVAL => "EINVAL",
+            ENOENT => "ENOENT",
             UNKNOWN => "UNKNOWN",
             ERR_STREAM_WRITE_AFTER_END => "ERR_STREAM_WRITE_AFTER_END",
             ERR_STREAM_DESTROYED => "ERR_STREAM_DESTROYED",
@@ -214,6 +219,7 @@ impl ErrorCode {
             ENOBUFS => 105,
             EAFNOSUPPORT => 97,
             EINVAL => 22,
+            ENOENT => 2,
             _ => return None,
         })
     }
@@ -242,6 +248,7 @@ impl ErrorCode {
                     105 => Some(ENOBUFS),
                     97 => Some(EAFNOSUPPORT),
                     22 => Some(EINVAL),
+                    2 => Some(ENOENT),
                     _ => None,
                 };
                 if let Some(code) = by_errno {
@@ -263,6 +270,7 @@ impl ErrorCode {
             io::ErrorKind::HostUnreachable => EHOSTUNREACH,
             io::ErrorKind::NetworkUnreachable => ENETUNREACH,
             io::ErrorKind::InvalidInput => EINVAL,
+            io::ErrorKind::NotFound => ENOENT,
             _ => UNKNOWN,
         }
     }
@@ -437,6 +445,17 @@ impl Error {
         }
     }
 
+    /// A system error on a Unix socket path, formatted as Node does:
+    /// `"connect ENOENT <path>"`, `"listen EADDRINUSE: address already in
+    /// use <path>"`; `address()` is the path, and there is no port.
+    pub(crate) fn from_io_path(err: io::Error, syscall: &'static str, path: &str) -> Error {
+        let mut e = Error::from_io(err, syscall, None);
+        e.message.push(' ');
+        e.message.push_str(path);
+        e.address = Some(path.to_string());
+        e
+    }
+
     /// A name resolution failure: `getaddrinfo ENOTFOUND <host>`, with
     /// `hostname()` set and no address or port (as in Node).
     pub(crate) fn lookup(err: Option<io::Error>, host: &str) -> Error {
@@ -585,6 +604,7 @@ impl Error {
             // MSRV (1.83): the OS error's own kind, when there is one.
             EHOSTUNREACH | ENETUNREACH => self.io_error().map_or(K::Other, io::Error::kind),
             ENOBUFS => K::OutOfMemory,
+            ENOENT => K::NotFound,
             EAFNOSUPPORT => K::Unsupported,
             EINVAL
             | ERR_SOCKET_BAD_PORT

@@ -159,6 +159,7 @@ mod stream;
 pub mod tcp;
 mod text;
 mod timer;
+mod transport;
 mod uncaught;
 mod write_queue;
 

@@ -1330,8 +1330,8 @@ fn max_connections_drop() {
                 local.ip(),
                 family(&local),
                 Some(local.port()) == srv.address().map(|a| a.port()),
-                d.remote.ip(),
-                family(&d.remote)
+                d.remote.expect("a TCP peer").ip(),
+                family(&d.remote.expect("a TCP peer"))
             ));
         });
         let t2 = t.clone();

@@ -7,6 +7,8 @@ use std::marker::PhantomData;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use mio::net::TcpListener;
+
+use crate::transport::{self, Accepted, Listener};
 use mio::{Interest, Token};
 
 use crate::emitter::{self, EventSpec, ListenerHost, Listeners, Payload, Shape};
@@ -40,13 +42,15 @@ pub(crate) enum ServerTick {
 
 pub(crate) struct ServerState {
     generation: u32,
-    listener: Option<TcpListener>,
+    listener: Option<Listener>,
     pub(crate) listeners: Listeners<Server>,
     options: ServerOptions,
     connections: usize,
     max_connections: Option<usize>,
     refd: bool,
     address: Option<SocketAddr>,
+    /// The Unix socket path as given, while listening on one.
+    path: Option<std::path::PathBuf>,
     resolving: bool,
     /// Bumped by every listen and close, so a superseded listen's DNS
     /// answer or `'listening'` is ignored.
@@ -239,26 +243,26 @@ fn accept_one(c: &mut Core, key: Key) -> Accept {
         return Accept::Done;
     };
     match listener.accept() {
-        Ok((stream, remote)) => {
-            if s.options
-                .block_list
-                .as_ref()
-                .is_some_and(|b| b.check(remote.ip()))
-            {
+        Ok(Accepted { stream, peer }) => {
+            let blocked = match (&s.options.block_list, peer) {
+                (Some(list), Some(peer)) => list.check(peer.ip()),
+                _ => false,
+            };
+            if blocked {
                 drop(stream);
                 return Accept::Skip;
             }
             if s.max_connections.is_some_and(|max| s.connections >= max) {
                 let info = DropInfo {
-                    local: stream.local_addr().ok(),
-                    remote,
+                    local: stream.tcp().and_then(|t| t.local_addr().ok()),
+                    remote: peer,
                 };
                 drop(stream);
                 return Accept::Dropped(info);
             }
             let options = s.options.socket.clone();
             let paused = s.options.pause_on_connect;
-            match socket::adopt(c, stream, remote, key, &options, paused) {
+            match socket::adopt(c, stream, peer, key, &options, paused) {
                 Ok(sk) => {
                     if let Some(s) = srv(c, key) {
                         s.connections += 1;
@@ -314,7 +318,7 @@ fn is_out_of_descriptors(e: &io::Error) -> bool {
 fn shed_pending(c: &mut Core, key: Key) {
     drop(c.spare_fd.take());
     if let Some(listener) = srv(c, key).and_then(|s| s.listener.as_ref()) {
-        while let Ok((stream, _)) = listener.accept() {
+        while let Ok(Accepted { stream, .. }) = listener.accept() {
             drop(stream);
         }
     }
@@ -381,6 +385,48 @@ fn bind_listener(addr: SocketAddr, options: &ListenOptions) -> io::Result<TcpLis
     Ok(TcpListener::from_std(std::net::TcpListener::from(raw)))
 }
 
+/// Binds a Unix socket and registers it; an error is reported as
+/// `'error'` on the next tick (Node binds a path synchronously too).
+fn bind_unix(c: &mut Core, key: Key, options: &ListenOptions, seq: u64) {
+    let Some(path) = options.path.clone() else {
+        return;
+    };
+    let shown = path.to_string_lossy().into_owned();
+    let bound = transport::unix::bind(
+        &path,
+        options.backlog,
+        options.readable_all,
+        options.writable_all,
+    )
+    .and_then(|l| {
+        let mut listener = Listener::Unix(l);
+        c.poll.registry().register(
+            &mut listener,
+            Token(SERVER_TOKEN + key.index()),
+            Interest::READABLE,
+        )?;
+        Ok(listener)
+    });
+    match bound {
+        Ok(listener) => {
+            if let Some(s) = srv(c, key) {
+                s.address = None;
+                s.path = Some(path);
+                s.listener = Some(listener);
+            }
+            c.ticks
+                .push_back(Tick::Server(key, ServerTick::Listening(seq)));
+        }
+        Err(e) => {
+            let mut err = Error::from_io_path(e, "listen", &shown);
+            if err.kind() == ErrorCode::EADDRINUSE {
+                err = Error::from_io_path(io::Error::from_raw_os_error(98), "listen", &shown);
+            }
+            c.ticks.push_back(Tick::Server(key, ServerTick::Error(err)));
+        }
+    }
+}
+
 /// Binds and registers; an error is reported as `'error'` on the next tick.
 fn bind_now(c: &mut Core, key: Key, addrs: &[SocketAddr], options: &ListenOptions, seq: u64) {
     let mut last = None;
@@ -398,7 +444,7 @@ fn bind_now(c: &mut Core, key: Key, addrs: &[SocketAddr], options: &ListenOption
                 }
                 if let Some(s) = srv(c, key) {
                     s.address = listener.local_addr().ok();
-                    s.listener = Some(listener);
+                    s.listener = Some(Listener::Tcp(listener));
                     s.resolving = false;
                 }
                 c.ticks
@@ -481,6 +527,7 @@ impl Server {
                 max_connections: None,
                 refd: true,
                 address: None,
+                path: None,
                 resolving: false,
                 listen_seq: 0,
                 close_pending: false,
@@ -534,9 +581,27 @@ impl Server {
                     "Listen method has been called more than once without closing.",
                 ));
             }
+            if let Some(path) = options.path.as_deref() {
+                if (options.readable_all || options.writable_all)
+                    && transport::unix::is_abstract(path)
+                {
+                    return Err(Error::new(
+                        ErrorCode::ERR_INVALID_ARG_VALUE,
+                        format!(
+                            "The argument 'options' can not set readable_all or writable_all to \
+                             true when path is abstract unix socket. Received {:?}",
+                            path
+                        ),
+                    ));
+                }
+            }
             s.listen_seq += 1;
             s.close_pending = false;
             let seq = s.listen_seq;
+            if options.path.is_some() {
+                bind_unix(c, key, &options, seq);
+                return Ok(None);
+            }
             let host = options.host.as_deref().unwrap_or("");
             let host = host.trim_start_matches('[').trim_end_matches(']');
             if host.is_empty() {
@@ -600,6 +665,7 @@ impl Server {
             s.listen_seq += 1;
             s.resolving = false;
             s.address = None;
+            s.path = None;
             let listener = s.listener.take();
             let idle = s.connections == 0;
             s.close_pending = true;
@@ -616,6 +682,50 @@ impl Server {
     /// The bound address, while listening (`None` before and after).
     pub fn address(&self) -> Option<SocketAddr> {
         with(|c| srv(c, self.key).and_then(|s| s.address))
+    }
+
+    /// The Unix socket path this server listens on, as given (Node's
+    /// `address()` for a pipe server); `None` when it is not listening on
+    /// one.
+    pub fn path(&self) -> Option<std::path::PathBuf> {
+        with(|c| srv(c, self.key).and_then(|s| s.path.clone()))
+    }
+
+    /// Listens on the Unix socket `path` (Node's `listen(path)`): bound at
+    /// once, `'listening'` on a later turn; the socket file is removed when
+    /// the server closes. A path that exists (a live or stale socket, any
+    /// file) fails with `EADDRINUSE` as `'error'`; a path longer than a
+    /// Unix socket address holds fails with `EINVAL`. A leading NUL byte
+    /// makes it a Linux abstract name (no file).
+    ///
+    /// # Errors
+    ///
+    /// `ERR_SERVER_ALREADY_LISTEN` if the server is already listening.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nodenet::{tcp, ServerOptions};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("nodenet-doc-lp-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join("s.sock");
+    /// let server = tcp::create_server(ServerOptions::default(), |_, socket| {
+    ///     socket.end_with("hello\n");
+    /// });
+    /// server.listen_path(&path)?;
+    /// let p = path.clone();
+    /// tcp::connect_path(&path, move |s| {
+    ///     s.on_data(|_, chunk| assert_eq!(&chunk[..], b"hello\n"));
+    /// })?;
+    /// nodenet::set_timeout(move || { server.close(); }, 50);
+    /// nodenet::run()?;
+    /// assert!(!p.exists());
+    /// # std::fs::remove_dir(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn listen_path(&self, path: impl AsRef<std::path::Path>) -> Result<Server, Error> {
+        self.listen_with(ListenOptions::unix(path))
     }
 
     /// Whether the server is listening.

@@ -366,7 +366,7 @@ pub(crate) fn attempt_next(c: &mut Core, key: Key) {
         t
     });
     if let Some(s) = socket::sock(c, key) {
-        s.stream = Some(stream);
+        s.stream = Some(crate::transport::Stream::Tcp(stream));
         if let Some(attempts) = s.connect.as_mut() {
             attempts.timer = timer;
         }

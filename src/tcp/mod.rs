@@ -14,12 +14,12 @@ use crate::IntoDuration;
 pub(crate) mod connect;
 pub(crate) mod dns;
 
+pub use crate::stream::server::Server;
+pub use crate::stream::socket::{ReadyState, Socket, DEFAULT_HIGH_WATER_MARK};
 pub use connect::{
     get_default_auto_select_family, get_default_auto_select_family_attempt_timeout,
     set_default_auto_select_family, set_default_auto_select_family_attempt_timeout, Resolver,
 };
-pub use crate::stream::server::Server;
-pub use crate::stream::socket::{ReadyState, Socket, DEFAULT_HIGH_WATER_MARK};
 
 /// Options of [`create_server`]: the server's own, and `socket`, the
 /// options every accepted socket gets (the same shape as
@@ -124,6 +124,15 @@ pub struct ListenOptions {
     pub ipv6_only: bool,
     /// Set `SO_REUSEPORT`, so that several loops can listen on one port.
     pub reuse_port: bool,
+    /// Listen on this Unix socket path instead of a port (Node's IPC
+    /// `listen(path)`); a leading NUL byte makes it a Linux abstract name.
+    /// When set, `port`, `host`, `ipv6_only` and `reuse_port` are ignored.
+    pub path: Option<std::path::PathBuf>,
+    /// Unix socket file readable by everyone (Node's `readableAll`).
+    pub readable_all: bool,
+    /// Unix socket file writable by everyone (Node's `writableAll`): other
+    /// users need it to connect.
+    pub writable_all: bool,
 }
 
 impl Default for ListenOptions {
@@ -142,7 +151,49 @@ impl ListenOptions {
             backlog: 511,
             ipv6_only: false,
             reuse_port: false,
+            path: None,
+            readable_all: false,
+            writable_all: false,
         }
+    }
+
+    /// Listen on the Unix socket `path` (Node's `listen(path)`; a leading
+    /// NUL byte makes it a Linux abstract name).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nodenet::{tcp, ListenOptions, ServerOptions};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("nodenet-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join("echo.sock");
+    /// let server = tcp::create_server(ServerOptions::default(), |_, _| {});
+    /// server.listen_with(ListenOptions::unix(&path).writable_all(true))?;
+    /// assert_eq!(server.path().as_deref(), Some(path.as_path()));
+    /// server.close(); // removes the socket file
+    /// nodenet::run()?;
+    /// assert!(!path.exists());
+    /// # std::fs::remove_dir(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn unix(path: impl AsRef<std::path::Path>) -> ListenOptions {
+        ListenOptions {
+            path: Some(path.as_ref().to_path_buf()),
+            ..ListenOptions::new(0)
+        }
+    }
+
+    /// Sets `readable_all`.
+    pub fn readable_all(mut self, readable_all: bool) -> ListenOptions {
+        self.readable_all = readable_all;
+        self
+    }
+
+    /// Sets `writable_all`.
+    pub fn writable_all(mut self, writable_all: bool) -> ListenOptions {
+        self.writable_all = writable_all;
+        self
     }
 
     /// Sets the host.
@@ -196,8 +247,9 @@ impl From<SocketAddr> for ConnectOptions {
 pub struct DropInfo {
     /// Our end of the dropped connection.
     pub local: Option<SocketAddr>,
-    /// The peer's end.
-    pub remote: SocketAddr,
+    /// The peer's end (`None` on a Unix socket, where Node passes no
+    /// data).
+    pub remote: Option<SocketAddr>,
 }
 
 /// What `'connectionAttempt'`, `'connectionAttemptFailed'` and
@@ -612,6 +664,47 @@ pub fn connect(
         return Err(e);
     }
     Ok(socket)
+}
+
+/// Connects to the Unix socket at `path` (Node's `net.connect(path, cb)`);
+/// `on_connect` is a once `'connect'` listener. See
+/// [`Socket::connect_path`] for the errors that come as `'error'`.
+///
+/// # Errors
+///
+/// None today (connection failures come as `'error'`); the `Result` keeps
+/// the shape of [`connect`].
+///
+/// # Examples
+///
+/// ```
+/// use nodenet::{tcp, ServerOptions};
+///
+/// let path = std::env::temp_dir().join(format!("nodenet-doc-cp-{}.sock", std::process::id()));
+/// let server = tcp::create_server(ServerOptions::default(), |_, socket| {
+///     socket.on_data(|s, chunk| {
+///         s.end_with(chunk.clone());
+///     });
+/// });
+/// server.listen_path(&path)?;
+/// tcp::connect_path(&path, |s| {
+///     s.write("ping");
+/// })?
+/// .on_data(move |s, chunk| {
+///     assert_eq!(&chunk[..], b"ping");
+///     s.end();
+///     server.close();
+/// });
+/// nodenet::run()?;
+/// # Ok::<(), nodenet::Error>(())
+/// ```
+pub fn connect_path(
+    path: impl AsRef<std::path::Path>,
+    on_connect: impl FnMut(&Socket) + 'static,
+) -> Result<Socket, Error> {
+    let socket = Socket::new(SocketOptions::default());
+    socket.once_connect(on_connect);
+    socket.connect_path(path)
 }
 
 /// Node's `net.createConnection(options)`: a socket with `options.socket`,

@@ -272,10 +272,11 @@ impl Socket {
     pub fn cork(&self) -> Socket {
         with(|c| {
             if let Some(s) = sock(c, self.key) {
-                if s.corked == 0 {
+                if s.cork_depth == 0 {
                     s.queue.hold();
                 }
-                s.corked += 1;
+                s.cork_depth = s.cork_depth.saturating_add(1);
+                s.corked = true;
             }
         });
         *self
@@ -287,14 +288,15 @@ impl Socket {
         let key = self.key;
         with(|c| {
             let Some(s) = sock(c, key) else { return };
-            if s.corked == 0 {
+            if s.cork_depth == 0 {
                 return;
             }
-            s.corked -= 1;
-            if s.corked == 0 {
+            s.cork_depth -= 1;
+            s.corked = s.cork_depth > 0;
+            if !s.corked {
                 s.queue.release();
             }
-            if s.corked == 0 && s.phase == Phase::Open && !s.queue.is_empty() {
+            if !s.corked && s.phase == Phase::Open && !s.queue.is_empty() {
                 flush_step(c, key);
                 c.ticks.push_back(Tick::Socket(key, SocketTick::Flushed));
             }
@@ -304,7 +306,7 @@ impl Socket {
 
     /// `cork()` depth (Node's `writableCorked`).
     pub fn writable_corked(&self) -> u32 {
-        self.get(0, |s| s.corked)
+        self.get(0, |s| s.cork_depth)
     }
 
     /// Ends our side, then destroys the socket once `'finish'` has been
@@ -350,7 +352,6 @@ impl Socket {
             if s.destroyed {
                 return;
             }
-            s.timeout_parked = false;
             if ms == 0 {
                 s.timeout_ms = 0;
                 s.wheel_deadline = 0;
@@ -396,7 +397,8 @@ impl Socket {
             if let Some(s) = sock(c, self.key) {
                 if s.no_delay != no_delay {
                     s.no_delay = no_delay;
-                    if let Some(stream) = s.stream.as_ref().filter(|_| s.phase == Phase::Open) {
+                    let open = s.phase == Phase::Open;
+                    if let Some(stream) = s.stream.as_ref().and_then(Stream::tcp).filter(|_| open) {
                         let _ = stream.set_nodelay(no_delay);
                     }
                 }
@@ -438,8 +440,9 @@ impl Socket {
                     s.keep_alive_delay_s = delay;
                     s.keep_alive_interval_s = interval;
                     s.keep_alive_count = count;
-                    if let Some(stream) = s.stream.as_ref().filter(|_| s.phase == Phase::Open) {
-                        set_keep_alive_on(stream, s);
+                    let open = s.phase == Phase::Open;
+                    if let Some(stream) = s.stream.as_ref().and_then(Stream::tcp).filter(|_| open) {
+                        transport::tcp::set_keep_alive(stream, &s.keep_alive_params());
                     }
                 }
             }
@@ -453,8 +456,9 @@ impl Socket {
         with(|c| {
             if let Some(s) = sock(c, self.key) {
                 s.tos = Some(tos);
-                if let Some(stream) = s.stream.as_ref().filter(|_| s.phase == Phase::Open) {
-                    set_tos_on(stream, tos);
+                let open = s.phase == Phase::Open;
+                if let Some(stream) = s.stream.as_ref().and_then(Stream::tcp).filter(|_| open) {
+                    transport::tcp::set_type_of_service(stream, tos);
                 }
             }
         });
@@ -468,6 +472,7 @@ impl Socket {
             let from_socket = s
                 .stream
                 .as_ref()
+                .and_then(Stream::tcp)
                 .filter(|_| s.phase == Phase::Open)
                 .and_then(|st| {
                     let sock = socket2::SockRef::from(st);

@@ -10,21 +10,21 @@
 
 use crate::chunk_queue::ChunkQueue;
 use std::fmt;
-use std::io::{self, IoSlice, Write};
+use std::io::{self, IoSlice};
 use std::marker::PhantomData;
 use std::net::{IpAddr, Shutdown, SocketAddr};
 use std::time::Duration;
 
+use crate::transport::{self, Stream};
 use bytes::Bytes;
-use mio::net::TcpStream;
 use mio::{Interest, Token};
 
 use crate::emitter::{self, EventSpec, ListenerHost, Listeners, Payload, Shape};
 use crate::error::{Error, ErrorCode};
 use crate::event_loop::{with, Core, Tick};
 use crate::handle::Key;
-use crate::tcp::connect::{self, Attempts, Plan};
 use crate::stream::server;
+use crate::tcp::connect::{self, Attempts, Plan};
 use crate::tcp::{ConnectionAttempt, SocketOptions, WriteData};
 use crate::text::{Encoding, TextDecoder};
 use crate::timer::user::TIMEOUT_MAX;
@@ -32,6 +32,7 @@ use crate::timer::wheel::Wheel;
 use crate::write_queue::{Discarded, WriteQueue, MAX_IOVECS};
 
 mod api;
+mod connect_path;
 mod read_path;
 mod user_data;
 mod write_path;
@@ -197,9 +198,10 @@ pub(crate) struct SocketState {
     // Line 0: the flags every read and write checks.
     pub(crate) phase: Phase,
     pub(crate) generation: u32,
-    pub(crate) stream: Option<TcpStream>,
-    /// `cork()` depth: while above 0, writes queue instead of going out.
-    corked: u32,
+    pub(crate) stream: Option<Stream>,
+    /// `cork()` is in force (`cork_depth > 0`): writes queue instead of
+    /// going out.
+    corked: bool,
     flowing: Option<bool>,
     pub(crate) destroyed: bool,
     readable: bool,
@@ -214,7 +216,6 @@ pub(crate) struct SocketState {
     /// `pause()` while connecting): nothing is read until `resume()`, as
     /// Node never starts reading such a socket.
     read_held: bool,
-    timeout_parked: bool,
     /// `decoder` is set (kept here so that the read path need not look).
     decoding: bool,
     /// `read_buffered` holds chunks (`read_buffered_len > 0`).
@@ -231,6 +232,8 @@ pub(crate) struct SocketState {
     write_hwm: usize,
     timeout_ms: u64,
     wheel_deadline: u64,
+    /// `cork()` depth (Node's `writableCorked`); `corked` mirrors `> 0`.
+    cork_depth: u32,
     /// `set_encoding()`: 'data' carries whole characters.
     decoder: Option<Box<TextDecoder>>,
     /// Read ahead while not flowing; boxed (made on first use), as most
@@ -276,6 +279,16 @@ pub(crate) struct SocketState {
 }
 
 impl SocketState {
+    /// Keep-alive as this socket asked for it.
+    pub(crate) fn keep_alive_params(&self) -> transport::tcp::KeepAlive {
+        transport::tcp::KeepAlive {
+            enable: self.keep_alive,
+            delay_s: self.keep_alive_delay_s,
+            interval_s: self.keep_alive_interval_s,
+            count: self.keep_alive_count,
+        }
+    }
+
     /// Keeps a chunk read ahead (short ones are copied: see `ChunkQueue`).
     fn buffer_read(&mut self, chunk: Bytes) {
         self.read_buffered_len += chunk.len();
@@ -346,7 +359,6 @@ impl SocketState {
             refd: true,
             need_drain: false,
             pending_reset: false,
-            timeout_parked: false,
             in_pending_reads: false,
             read_held: false,
             no_delay: options.no_delay,
@@ -354,7 +366,8 @@ impl SocketState {
             keep_alive_interval_s: 0,
             keep_alive_count: 0,
             tos: None,
-            corked: 0,
+            corked: false,
+            cork_depth: 0,
             error_history: Vec::new(),
             decoder: None,
             destroy_soon: false,
@@ -467,13 +480,18 @@ fn sock_ref(c: &Core, key: Key) -> Option<&SocketState> {
 /// the timeout already fired for the previous idle period.
 #[inline]
 fn touch(wheel: &mut Wheel<Key>, now: u64, key: Key, s: &mut SocketState) {
+    let parked = s.last_active == TIMEOUT_PARKED;
     s.last_active = now;
-    if s.timeout_parked && s.timeout_ms > 0 {
-        s.timeout_parked = false;
+    if parked && s.timeout_ms > 0 {
         s.wheel_deadline = now.saturating_add(s.timeout_ms);
         wheel.insert(key, s.wheel_deadline);
     }
 }
+
+/// `last_active` of a socket whose `'timeout'` fired: it has no wheel
+/// entry until its next activity (kept in `last_active`, so that the read
+/// path's check stays on the socket's first cache line).
+const TIMEOUT_PARKED: u64 = u64::MAX;
 
 impl ListenerHost for Socket {
     fn with_listeners<R>(&self, f: impl FnOnce(&mut Listeners<Self>) -> R) -> Option<R> {
@@ -734,6 +752,17 @@ fn finish_connect(key: Key, event: &mio::event::Event) {
             Ok(Some(e)) | Err(e) => return ConnectOutcome::Failed(e),
             Ok(None) => {}
         }
+        let Some(stream) = stream.tcp() else {
+            // A Unix connect has no addresses to learn; a writable edge
+            // with no error means it is up.
+            return if event.is_writable() {
+                ConnectOutcome::Connected
+            } else if event.is_error() || event.is_write_closed() {
+                ConnectOutcome::Failed(io::Error::from(io::ErrorKind::ConnectionRefused))
+            } else {
+                ConnectOutcome::Pending
+            };
+        };
         match stream.peer_addr() {
             Ok(addr) => {
                 s.remote = Some(addr);
@@ -752,69 +781,32 @@ fn finish_connect(key: Key, event: &mio::event::Event) {
     });
     match outcome {
         ConnectOutcome::Pending => {}
-        ConnectOutcome::Failed(e) => with(|c| connect::attempt_failed(c, key, e)),
+        ConnectOutcome::Failed(e) => with(|c| {
+            if sock(c, key).is_some_and(|s| s.connect.is_some()) {
+                connect::attempt_failed(c, key, e);
+            } else {
+                connect_path::pipe_connect_failed(c, key, e);
+            }
+        }),
         ConnectOutcome::Connected => connected(key, event),
     }
 }
 
+/// The TCP options a socket asked for, applied once it has a connection
+/// (nothing for a Unix socket: Node's `setNoDelay` and `setKeepAlive` are
+/// no-ops on a pipe).
 fn apply_socket_options(s: &SocketState) {
-    let Some(stream) = s.stream.as_ref() else {
+    let Some(stream) = s.stream.as_ref().and_then(Stream::tcp) else {
         return;
     };
     if s.no_delay {
         let _ = stream.set_nodelay(true);
     }
     if s.keep_alive {
-        set_keep_alive_on(stream, s);
+        transport::tcp::set_keep_alive(stream, &s.keep_alive_params());
     }
     if let Some(tos) = s.tos {
-        set_tos_on(stream, tos);
-    }
-}
-
-fn set_keep_alive_on(stream: &TcpStream, s: &SocketState) {
-    let sock = socket2::SockRef::from(stream);
-    if !s.keep_alive {
-        let _ = sock.set_keepalive(false);
-        return;
-    }
-    let interval = if s.keep_alive_interval_s > 0 {
-        s.keep_alive_interval_s
-    } else {
-        1
-    };
-    // Linux refuses (EINVAL) an idle time or interval above 32767 s, and
-    // then sets none of the three: a huge delay means the longest instead.
-    const KEEPALIVE_MAX_S: u64 = 32767;
-    let interval = u64::from(interval).min(KEEPALIVE_MAX_S);
-    let mut ka = socket2::TcpKeepalive::new().with_interval(Duration::from_secs(interval));
-    if s.keep_alive_delay_s > 0 {
-        ka = ka.with_time(Duration::from_secs(
-            s.keep_alive_delay_s.min(KEEPALIVE_MAX_S),
-        ));
-    }
-    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
-    {
-        let count = if s.keep_alive_count > 0 {
-            s.keep_alive_count
-        } else {
-            10
-        };
-        ka = ka.with_retries(count);
-    }
-    let _ = sock.set_tcp_keepalive(&ka);
-    let _ = sock.set_keepalive(true);
-}
-
-fn set_tos_on(stream: &TcpStream, tos: u8) {
-    let sock = socket2::SockRef::from(stream);
-    match stream.local_addr() {
-        Ok(a) if a.is_ipv6() => {
-            let _ = sock.set_tclass_v6(tos.into());
-        }
-        _ => {
-            let _ = sock.set_tos(tos.into());
-        }
+        transport::tcp::set_type_of_service(stream, tos);
     }
 }
 
@@ -961,7 +953,7 @@ pub(crate) fn check_timeout(c: &mut Core, key: Key, deadline: u64) -> bool {
     let due = s.last_active.saturating_add(s.timeout_ms);
     if due <= now {
         s.wheel_deadline = 0;
-        s.timeout_parked = true;
+        s.last_active = TIMEOUT_PARKED;
         true
     } else {
         s.wheel_deadline = due;
@@ -1001,8 +993,8 @@ pub(crate) fn emit_close(key: Key) {
 /// Creates the state of a socket a server accepted, registered and open.
 pub(crate) fn adopt(
     c: &mut Core,
-    mut stream: TcpStream,
-    remote: SocketAddr,
+    mut stream: Stream,
+    remote: Option<SocketAddr>,
     server: Key,
     options: &SocketOptions,
     paused: bool,
@@ -1020,8 +1012,8 @@ pub(crate) fn adopt(
     s.readable = true;
     s.writable_ready = true;
     s.readable_ready = false;
-    s.remote = Some(remote);
-    s.local = stream.local_addr().ok();
+    s.remote = remote;
+    s.local = stream.tcp().and_then(|t| t.local_addr().ok());
     s.server = Some(server);
     s.last_active = c.now_ms;
     if paused {
@@ -1053,9 +1045,13 @@ mod tests {
         use std::mem::{align_of, offset_of, size_of};
         type S = super::SocketState;
         assert_eq!(align_of::<S>(), 64);
-        // mio's sources carry a registry id in debug builds: there the
-        // layout is shifted by that much (rounded up to 8).
-        let extra = (size_of::<Option<mio::net::TcpStream>>() - 4).next_multiple_of(8);
+        // mio's sources carry a registry id in debug builds, which shifts
+        // everything after line 0's flags; in release builds (`cargo test
+        // --release --lib`) the flags take exactly 32 bytes.
+        let extra = offset_of!(S, bytes_read) - 32;
+        if !cfg!(debug_assertions) {
+            assert_eq!(extra, 0, "line 0's flags grew past 32 bytes");
+        }
         for (name, end) in [
             ("flags", offset_of!(S, has_buffered) + 1),
             ("bytes_read", offset_of!(S, bytes_read) + 8),

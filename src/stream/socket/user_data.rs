@@ -16,6 +16,18 @@ pub(crate) struct Owned {
     data: Option<Box<dyn Any>>,
     /// The handler object (`set_handler`), an `Rc<RefCell<H>>`.
     handler: Option<Rc<dyn Any>>,
+    /// The Unix socket path a client connected to, for its errors.
+    pipe_path: Option<std::path::PathBuf>,
+}
+
+impl SocketState {
+    pub(crate) fn set_pipe_path(&mut self, path: &std::path::Path) {
+        owned(self).pipe_path = Some(path.to_path_buf());
+    }
+
+    pub(crate) fn pipe_path(&self) -> Option<&std::path::Path> {
+        self.owned.as_ref()?.pipe_path.as_deref()
+    }
 }
 
 fn owned(s: &mut SocketState) -> &mut Owned {

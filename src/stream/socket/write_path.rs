@@ -129,9 +129,10 @@ pub(super) fn end_socket(c: &mut Core, key: Key, cb: Option<WriteCb>) {
         s.ending = true;
         if s.phase == Phase::Open && s.queue.is_empty() {
             shutdown(c, key);
-        } else if s.phase == Phase::Open && s.corked > 0 {
+        } else if s.phase == Phase::Open && s.corked {
             // end() uncorks: what was held goes out, then the FIN.
-            s.corked = 0;
+            s.corked = false;
+            s.cork_depth = 0;
             s.queue.release();
             flush_step(c, key);
             c.ticks.push_back(Tick::Socket(key, SocketTick::Flushed));
@@ -205,8 +206,7 @@ pub(super) fn write_to(c: &mut Core, key: Key, data: impl WriteData, cb: Option<
     let len = data.as_slice().len();
     let start = s.queue.accepted();
     let mut failure = None;
-    if s.phase == Phase::Open && s.queue.is_empty() && s.writable_ready && s.corked == 0 && len > 0
-    {
+    if s.phase == Phase::Open && s.queue.is_empty() && s.writable_ready && !s.corked && len > 0 {
         let stream = s.stream.as_mut().expect("open sockets have a stream");
         match stream.write(data.as_slice()) {
             Ok(n) => {
