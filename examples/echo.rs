@@ -1,10 +1,11 @@
 //! An echo server.
 //!
 //! ```text
-//! cargo run --release --example echo -- [--host H] [--port P] [--timeout S]
+//! cargo run --release --example echo -- [--host H] [--port P] [--path P] [--timeout S]
 //! ```
 //!
-//! Prints `listening on HOST:PORT` once listening and nothing per
+//! Prints `listening on HOST:PORT` (or `listening on PATH` with `--path`,
+//! a Unix socket instead of a port) once listening and nothing per
 //! connection. Flow control is Node's: when `write()` returns `false` the
 //! socket is paused until `'drain'`, so a client that does not read cannot
 //! make the server buffer without bound. When the client ends, the server
@@ -19,6 +20,7 @@ use nodenet::{tcp, Error, ServerOptions, Socket};
 struct Args {
     host: String,
     port: u16,
+    path: Option<String>,
     timeout_s: u64,
 }
 
@@ -26,6 +28,7 @@ fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         host: "127.0.0.1".to_string(),
         port: 7000,
+        path: None,
         timeout_s: 0,
     };
     let mut it = std::env::args().skip(1);
@@ -34,11 +37,15 @@ fn parse_args() -> Result<Args, String> {
         match flag.as_str() {
             "--host" => args.host = value()?,
             "--port" => args.port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
+            "--path" => args.path = Some(value()?),
             "--timeout" => {
                 args.timeout_s = value()?.parse().map_err(|e| format!("--timeout: {e}"))?
             }
             "-h" | "--help" => {
-                return Err("usage: echo [--host H] [--port P] [--timeout SECONDS]".into())
+                return Err(
+                    "usage: echo [--host H] [--port P] [--path UNIX_SOCKET] [--timeout SECONDS]"
+                        .into(),
+                )
             }
             other => return Err(format!("unknown argument {other}")),
         }
@@ -86,11 +93,21 @@ fn serve(args: Args) -> Result<(), Error> {
     });
     let host = args.host.clone();
     server.on_listening(move |srv| {
-        let port = srv.address().map_or(0, |a| a.port());
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "listening on {host}:{port}");
+        match srv.path() {
+            Some(path) => {
+                let _ = writeln!(out, "listening on {}", path.display());
+            }
+            None => {
+                let port = srv.address().map_or(0, |a| a.port());
+                let _ = writeln!(out, "listening on {host}:{port}");
+            }
+        }
         let _ = out.flush();
     });
-    server.listen(args.port, &args.host)?;
+    match &args.path {
+        Some(path) => server.listen_path(path)?,
+        None => server.listen(args.port, &args.host)?,
+    };
     nodenet::run()
 }

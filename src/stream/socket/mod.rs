@@ -395,7 +395,7 @@ impl SocketState {
 
     /// Never connecting nor accepted: Node's socket with no handle.
     fn handleless(&self) -> bool {
-        self.connect.is_none() && self.server.is_none()
+        self.connect.is_none() && self.server.is_none() && self.pipe_path().is_none()
     }
 
     fn ready_state(&self) -> ReadyState {
