@@ -11,7 +11,8 @@
 //! - the pieces' bytes, concatenated, are the input, in order: nothing lost,
 //!   nothing repeated;
 //! - every piece but the one `finish` returns is whole characters: UTF-8
-//!   with no truncated character at its end, base64 whole 3-byte groups (no
+//!   ending on a character boundary of the whole input's decoding (after a
+//!   character or a maximal invalid subpart), base64 whole 3-byte groups (no
 //!   `=`); latin1 / ascii / hex are the chunk itself;
 //! - at most 3 bytes (UTF-8) or 2 (base64) are held back, none otherwise;
 //!   `decode` returns `None` (all held back) only for those two, and an
@@ -47,18 +48,26 @@ fn reference(encoding: Encoding, data: &[u8]) -> String {
     }
 }
 
-/// Whether `b` ends inside a UTF-8 character that more bytes could still
-/// complete (invalid bytes are whole: each is its own U+FFFD).
-fn ends_in_truncated_utf8(mut b: &[u8]) -> bool {
-    loop {
-        match std::str::from_utf8(b) {
-            Ok(_) => return false,
-            Err(e) => match e.error_len() {
-                None => return true,
-                Some(n) => b = &b[e.valid_up_to() + n..],
-            },
+/// The character boundaries of `data` decoded as a whole: after each
+/// character and after each maximal invalid subpart (one U+FFFD each). A
+/// piece may end only there: a lead byte at the end of a piece is whole if
+/// the stream goes on with something that cannot continue it.
+fn utf8_boundaries(data: &[u8]) -> Vec<bool> {
+    let mut at = vec![false; data.len() + 1];
+    at[0] = true;
+    let mut pos = 0;
+    for chunk in data.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            pos += c.len_utf8();
+            at[pos] = true;
+        }
+        if !chunk.invalid().is_empty() {
+            pos += chunk.invalid().len();
+            at[pos] = true;
         }
     }
+    assert_eq!(pos, data.len());
+    at
 }
 
 fn max_held(encoding: Encoding) -> usize {
@@ -76,6 +85,7 @@ fuzz_target!(|input: &[u8]| {
     let encoding = ENCODINGS[usize::from(plan.param) % ENCODINGS.len()];
     assert_eq!(Encoding::parse(encoding.as_str()).unwrap(), encoding);
     let data = plan.data;
+    let boundaries = utf8_boundaries(data);
     let mut d = TextDecoder::new(encoding);
     let mut text = String::new();
     let mut emitted = 0; // bytes handed out in pieces so far
@@ -96,7 +106,7 @@ fuzz_target!(|input: &[u8]| {
                 );
                 match encoding {
                     Encoding::Utf8 => assert!(
-                        !ends_in_truncated_utf8(&bytes),
+                        boundaries[emitted + bytes.len()],
                         "piece {bytes:?} ends inside a character"
                     ),
                     Encoding::Base64 => {
