@@ -449,3 +449,37 @@ pub mod __bench {
         crate::event_loop::with(|c| (c.sockets.len(), c.servers.len()))
     }
 }
+
+/// Crate-private pieces the fuzz targets in `fuzz/` drive directly: not part
+/// of the API, no stability promise.
+#[doc(hidden)]
+pub mod __fuzz {
+    use crate::{Bytes, Encoding};
+
+    /// The decoder behind `Socket::set_encoding`, wrapped so that its type
+    /// stays crate-private.
+    #[derive(Debug)]
+    pub struct TextDecoder(crate::text::TextDecoder);
+
+    impl TextDecoder {
+        /// A decoder for `encoding`.
+        pub fn new(encoding: Encoding) -> TextDecoder {
+            TextDecoder(crate::text::TextDecoder::new(encoding))
+        }
+
+        /// The next piece (its bytes and their text); `None` when the chunk
+        /// is all held back.
+        pub fn decode(&mut self, chunk: &Bytes) -> Option<(Bytes, String)> {
+            self.0
+                .decode(chunk)
+                .map(|d| (d.bytes.clone(), d.text().into_owned()))
+        }
+
+        /// What was held back, at the end of the stream.
+        pub fn finish(&mut self) -> Option<(Bytes, String)> {
+            self.0
+                .finish()
+                .map(|d| (d.bytes.clone(), d.text().into_owned()))
+        }
+    }
+}
