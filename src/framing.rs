@@ -916,10 +916,15 @@ impl ParseBuf {
 /// what it holds, ignores further input and yields nothing more
 /// ([`is_failed`](Framed::is_failed)).
 ///
-/// The limit applies to what is held *between* chunks: one chunk carrying
-/// many complete frames (pipelining) is parsed in place whatever its size.
-/// With a [`need`](ParseBuf::need) hint over the limit it fails at once,
-/// before anything is buffered.
+/// The limit bounds memory, not frames: it applies to what is held
+/// *between* chunks, so one chunk carrying many complete frames
+/// (pipelining) is parsed in place whatever its size, and so is one large
+/// frame that arrives whole. A protocol with a rule on frame size (an HTTP
+/// head of at most 16 KiB) checks it in its parser. With a
+/// [`need`](ParseBuf::need) hint over the limit it fails at once, before
+/// anything is buffered. What is pushed while frames are left in it
+/// untaken (a loop that broke early to wait for `'drain'`) is kept in
+/// full: `pause()` the socket meanwhile, as the examples do.
 ///
 /// # Zero-copy
 ///
