@@ -87,6 +87,9 @@ const MAX_MULTIBULK: i64 = 1024 * 1024;
 /// Redis's `PROTO_INLINE_MAX_SIZE`: an inline request, or a `*`/`$`
 /// header line, may not be longer.
 const MAX_INLINE: usize = 64 * 1024;
+/// The longest time to live accepted (about 1 100 years): `Instant` plus
+/// more would overflow; Redis refuses a time that overflows as well.
+const MAX_TTL_MS: i64 = 1 << 45;
 /// Replies are written once they reach this much, even mid-chunk, so that
 /// backpressure is looked at between batches.
 const BATCH: usize = 256 * 1024;
@@ -690,7 +693,7 @@ fn execute(
             } else {
                 Some(n)
             };
-            let Some(ms) = ms else {
+            let Some(ms) = ms.filter(|&ms| ms <= MAX_TTL_MS) else {
                 return error(
                     out,
                     &format!(
@@ -843,7 +846,7 @@ fn set(db: &mut Db, args: &[Bytes], out: &mut BytesMut) {
                     Some(n)
                 };
                 match ms {
-                    Some(ms) if ms > 0 => ttl_ms = Some(ms as u64),
+                    Some(ms) if ms > 0 && ms <= MAX_TTL_MS => ttl_ms = Some(ms as u64),
                     _ => return error(out, "ERR invalid expire time in 'set' command"),
                 }
             }

@@ -435,3 +435,45 @@ fn http_hello_keeps_serving_after_resets() {
     c.send(get("/").as_bytes());
     c.hello();
 }
+
+#[test]
+fn random_input_never_stops_the_server() {
+    let server = start(&[]);
+    let pieces: [&str; 12] = [
+        "GET / HTTP/1.1\r\n",
+        "Host: x\r\n",
+        "\r\n",
+        "\n",
+        "Content-Length: 5\r\n",
+        "Transfer-Encoding: chunked\r\n",
+        "ffffffffffffffff\r\n",
+        "0\r\n",
+        ":",
+        " ",
+        "Connection: close\r\n",
+        "Expect: 100-continue\r\n",
+    ];
+    for seed in 1..=60 {
+        let noise = util::random_bytes(4096, seed);
+        let mut bytes = Vec::new();
+        for (i, &b) in noise.iter().enumerate().take(400) {
+            match b % 3 {
+                0 => bytes.extend_from_slice(noise[i..i + (b as usize % 6)].as_ref()),
+                _ => bytes.extend_from_slice(pieces[(b as usize / 3) % pieces.len()].as_bytes()),
+            }
+        }
+        let mut c = server.connect();
+        let _ = c.write_all(&bytes);
+        let _ = c.shutdown(std::net::Shutdown::Write);
+        let mut sink = Vec::new();
+        let _ = c.read_to_end(&mut sink);
+    }
+    let mut server = server;
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "the server exited"
+    );
+    let mut c = Client::connect(&server);
+    c.send(get("/").as_bytes());
+    c.hello();
+}

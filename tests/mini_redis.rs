@@ -288,6 +288,18 @@ fn script() -> (Vec<u8>, Vec<Reply>) {
             vec![b"SET", b"k", b"v", b"BOGUS"],
             Reply::Error("ERR syntax error".into()),
         ),
+        (
+            vec![b"SET", b"k", b"v", b"PX", b"9223372036854775807"],
+            Reply::Error("ERR invalid expire time in 'set' command".into()),
+        ),
+        (
+            vec![b"PEXPIRE", b"k", b"9223372036854775807"],
+            Reply::Error("ERR invalid expire time in 'pexpire' command".into()),
+        ),
+        (
+            vec![b"SET", b"k", b"v", b"EX", b"92233720368547758"],
+            Reply::Error("ERR invalid expire time in 'set' command".into()),
+        ),
         (vec![b"DBSIZE"], Reply::Int(3)),
         (vec![b"GET", b"k"], bulk("y")),
     ];
@@ -638,6 +650,53 @@ fn mini_redis_keeps_serving_after_resets() {
     let mut partial = resp(&[b"SET", b"k", &[b'v'; 5000]]);
     partial.truncate(3000);
     server.reset_clients_mid_stream(&partial);
+    let mut c = Client::connect(&server);
+    assert_eq!(c.call(&["PING"]), Reply::Simple("PONG".into()));
+}
+
+/// Random bytes mixed with pieces of RESP.
+fn garbage(seed: u64, pieces: &[&[u8]]) -> Vec<u8> {
+    let noise = util::random_bytes(4096, seed);
+    let mut out = Vec::new();
+    for (i, &b) in noise.iter().enumerate().take(400) {
+        match b % 4 {
+            0 => out.extend_from_slice(pieces[(b as usize / 4) % pieces.len()]),
+            1 => out.extend_from_slice(&noise[i..i + (b as usize % 8)]),
+            _ => out.extend_from_slice(format!("{}", b as i32 - 100).as_bytes()),
+        }
+    }
+    out
+}
+
+#[test]
+fn random_input_never_stops_the_server() {
+    let server = start(&["--max-pending", "65536"]);
+    let pieces: [&[u8]; 12] = [
+        b"*",
+        b"$",
+        b"\r\n",
+        b"\n",
+        b"-1",
+        b"*3\r\n",
+        b"$3\r\nSET\r\n",
+        b"SUBSCRIBE a\r\n",
+        b"PUBLISH a b\r\n",
+        b"$0\r\n\r\n",
+        b"INCR n\r\n",
+        b"SET k v PX 1\r\n",
+    ];
+    for seed in 1..=60 {
+        let mut c = server.connect();
+        let _ = c.write_all(&garbage(seed, &pieces));
+        let _ = c.shutdown(std::net::Shutdown::Write);
+        let mut sink = Vec::new();
+        let _ = c.read_to_end(&mut sink);
+    }
+    let mut server = server;
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "the server exited"
+    );
     let mut c = Client::connect(&server);
     assert_eq!(c.call(&["PING"]), Reply::Simple("PONG".into()));
 }
