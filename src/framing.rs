@@ -11,6 +11,10 @@
 //!   protocols), with a maximum frame size.
 //! - [`Lines`]: frames ended by `\n` (a `\r` before it is dropped too), with
 //!   a maximum line length.
+//! - [`Framed`]: any other protocol (RESP, HTTP, netstrings, ...) as one
+//!   [`Parse`] function over the bytes accumulated so far, in the shape of
+//!   tokio-util's `decode(&mut BytesMut) -> Result<Option<Frame>, E>`;
+//!   `Framed` keeps the unfinished frame between chunks and bounds it.
 //!
 //! # Zero-copy
 //!
@@ -654,6 +658,539 @@ impl Decoder for Lines {
     }
 }
 
+// ---------------------------------------------------------------------------
+// User protocols: one parse function over the accumulated bytes.
+
+/// A protocol of your own: a parse function over the bytes accumulated so
+/// far, for [`Framed`] to call.
+///
+/// The shape is tokio-util's `Decoder::decode(&mut BytesMut)`: look at the
+/// bytes at the start of `buf`; if a whole frame is there, take its bytes
+/// out ([`ParseBuf::split_to`], [`ParseBuf::advance`]) and return
+/// `Ok(Some(frame))`; if more input is needed return `Ok(None)` (consuming
+/// what you are done with is allowed, e.g. a body being discarded); if the
+/// input breaks the protocol return `Err(..)`. [`Framed`] keeps what was
+/// not consumed and presents it again, at the start of `buf` and followed
+/// by the new bytes, on the next call; it also enforces the size limit, so
+/// a parser never has to think about unbounded input.
+///
+/// Any `FnMut(&mut ParseBuf) -> Result<Option<T>, E>` is a `Parse` (a
+/// function or a closure); implement the trait on a type of your own for a
+/// parser that keeps state between calls (where a frame's parse can
+/// resume, which part of a message it is in).
+///
+/// The error type must convert from nodenet's [`Error`]: [`Framed`]'s own
+/// limit error is one (`ERR_OUT_OF_RANGE`). `nodenet::Error` itself fits.
+///
+/// `parse` is only called with at least one byte in `buf`; a call that
+/// returns `Ok(Some(..))` must have consumed at least one byte, or the
+/// frame iterator would return the same frame for ever.
+///
+/// # Examples
+///
+/// A parser as a type, with state kept between calls (here: how far the
+/// search for the end of a line got, so no byte is scanned twice):
+///
+/// ```
+/// use nodenet::framing::{Framed, Parse, ParseBuf};
+/// use nodenet::{Bytes, Error};
+///
+/// #[derive(Default)]
+/// struct Lines { scanned: usize }
+///
+/// impl Parse for Lines {
+///     type Frame = Bytes;
+///     type Error = Error;
+///     fn parse(&mut self, buf: &mut ParseBuf) -> Result<Option<Bytes>, Error> {
+///         match buf[self.scanned..].iter().position(|&b| b == b'\n') {
+///             Some(i) => {
+///                 let line = buf.split_to(self.scanned + i);
+///                 buf.advance(1); // the '\n'
+///                 self.scanned = 0;
+///                 Ok(Some(line))
+///             }
+///             None => {
+///                 self.scanned = buf.len();
+///                 Ok(None)
+///             }
+///         }
+///     }
+/// }
+///
+/// let mut framed = Framed::new(64, Lines::default());
+/// assert!(framed.decode(&Bytes::from("he")).next().is_none());
+/// let got: Vec<Bytes> = framed.decode(&Bytes::from("llo\nworld\n")).map(Result::unwrap).collect();
+/// assert_eq!(got, ["hello", "world"]);
+/// ```
+pub trait Parse {
+    /// What a complete frame parses to.
+    type Frame;
+    /// The protocol's errors; [`Framed`]'s limit error converts into it.
+    type Error: From<Error>;
+
+    /// Takes one frame off the start of `buf`, or says that more input is
+    /// needed (`Ok(None)`), or that the input is invalid.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the protocol calls invalid; [`Framed`] stops after the
+    /// first error (the stream cannot be resynchronised).
+    fn parse(&mut self, buf: &mut ParseBuf) -> Result<Option<Self::Frame>, Self::Error>;
+}
+
+impl<F, T, E> Parse for F
+where
+    F: FnMut(&mut ParseBuf) -> Result<Option<T>, E>,
+    E: From<Error>,
+{
+    type Frame = T;
+    type Error = E;
+
+    fn parse(&mut self, buf: &mut ParseBuf) -> Result<Option<T>, E> {
+        self(buf)
+    }
+}
+
+/// The bytes a [`Parse`] function sees: everything received and not yet
+/// consumed, contiguous, as a `[u8]` (it dereferences to one).
+///
+/// When it holds a single pushed chunk (the usual case: whole frames inside
+/// one `'data'` chunk), it *is* that chunk, and
+/// [`split_to`](ParseBuf::split_to) hands out slices of it without a copy.
+/// Only the unfinished end of a chunk is copied, once, so that the next
+/// chunk can be appended to it.
+pub struct ParseBuf {
+    repr: Repr,
+    /// The parser's hint: the frame at the start needs this many bytes.
+    need: usize,
+}
+
+enum Repr {
+    /// A pushed chunk (or what is left of it), shared with whoever else
+    /// holds it: no copy.
+    Shared(Bytes),
+    /// An unfinished frame copied out, with later chunks appended.
+    Owned(BytesMut),
+}
+
+impl Default for ParseBuf {
+    fn default() -> ParseBuf {
+        ParseBuf {
+            repr: Repr::Shared(Bytes::new()),
+            need: 0,
+        }
+    }
+}
+
+impl From<Bytes> for ParseBuf {
+    /// A buffer holding `bytes`: to test a [`Parse`] function on its own.
+    fn from(bytes: Bytes) -> ParseBuf {
+        ParseBuf {
+            repr: Repr::Shared(bytes),
+            need: 0,
+        }
+    }
+}
+
+impl std::ops::Deref for ParseBuf {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match &self.repr {
+            Repr::Shared(b) => b,
+            Repr::Owned(b) => b,
+        }
+    }
+}
+
+impl fmt::Debug for ParseBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParseBuf")
+            .field("len", &self.len())
+            .field("need", &self.need)
+            .finish()
+    }
+}
+
+impl ParseBuf {
+    /// Takes the first `n` bytes out, as a `Bytes`: a slice of the pushed
+    /// chunk when the frame lay whole inside one (no copy).
+    ///
+    /// # Panics
+    ///
+    /// If `n` is more than [`len`](slice::len) (as `Bytes::split_to`).
+    pub fn split_to(&mut self, n: usize) -> Bytes {
+        assert!(
+            n <= self.len(),
+            "split_to({n}) past the end of a ParseBuf of {} bytes",
+            self.len()
+        );
+        self.need = self.need.saturating_sub(n);
+        match &mut self.repr {
+            Repr::Shared(b) => b.split_to(n),
+            Repr::Owned(b) => b.split_to(n).freeze(),
+        }
+    }
+
+    /// Drops the first `n` bytes (delimiters, a body being discarded).
+    ///
+    /// # Panics
+    ///
+    /// If `n` is more than [`len`](slice::len).
+    pub fn advance(&mut self, n: usize) {
+        assert!(
+            n <= self.len(),
+            "advance({n}) past the end of a ParseBuf of {} bytes",
+            self.len()
+        );
+        self.need = self.need.saturating_sub(n);
+        match &mut self.repr {
+            Repr::Shared(b) => b.advance(n),
+            Repr::Owned(b) => b.advance(n),
+        }
+    }
+
+    /// A hint, given with `Ok(None)`: the frame at the start of the buffer
+    /// cannot be complete before the buffer holds `total` bytes (counted
+    /// from its current start). [`Framed`] then does not call the parser
+    /// again until that many bytes have arrived (a large body arriving in
+    /// many chunks is not re-scanned for each), and fails at once, with its
+    /// limit error, if `total` is over its maximum.
+    pub fn need(&mut self, total: usize) {
+        self.need = total;
+    }
+
+    fn push(&mut self, chunk: &Bytes) {
+        match &mut self.repr {
+            Repr::Shared(b) if b.is_empty() => *b = chunk.clone(),
+            Repr::Shared(b) => {
+                let mut owned = BytesMut::with_capacity(b.len() + chunk.len());
+                owned.extend_from_slice(b);
+                owned.extend_from_slice(chunk);
+                self.repr = Repr::Owned(owned);
+            }
+            Repr::Owned(b) => b.extend_from_slice(chunk),
+        }
+    }
+
+    /// Makes what is held its own: the unfinished end of a shared chunk is
+    /// copied (so the chunk, a block of nodenet's read buffer, is not
+    /// pinned), and an owned remainder much smaller than its allocation
+    /// (the tail after a large frame) is moved to a fitting one.
+    fn hold(&mut self) {
+        match &mut self.repr {
+            Repr::Shared(b) if b.is_empty() => {}
+            Repr::Shared(b) => self.repr = Repr::Owned(BytesMut::from(&b[..])),
+            Repr::Owned(b) if b.is_empty() => self.repr = Repr::Shared(Bytes::new()),
+            Repr::Owned(b) if b.capacity() > 4 * b.len() + 4096 => {
+                self.repr = Repr::Owned(BytesMut::from(&b[..]));
+            }
+            Repr::Owned(_) => {}
+        }
+    }
+
+    fn clear(&mut self) {
+        self.repr = Repr::Shared(Bytes::new());
+        self.need = 0;
+    }
+
+    fn take(&mut self) -> Bytes {
+        let repr = std::mem::replace(&mut self.repr, Repr::Shared(Bytes::new()));
+        self.need = 0;
+        match repr {
+            Repr::Shared(b) => b,
+            Repr::Owned(b) => b.freeze(),
+        }
+    }
+}
+
+/// Frames of a protocol of your own: a [`Parse`] function, and the partial
+/// frame and size limit kept for it.
+///
+/// Feed it `'data'` chunks ([`decode`](Framed::decode)) and take out
+/// whole frames; it keeps the unfinished part between chunks, hands the
+/// parser one contiguous buffer ([`ParseBuf`]), and never holds more than
+/// `max_buffered` bytes of an unfinished frame: past that, the frame
+/// iterator yields an `ERR_OUT_OF_RANGE` [`Error`] (converted into the
+/// parser's error type) and the `Framed` fails. After any error it drops
+/// what it holds, ignores further input and yields nothing more
+/// ([`is_failed`](Framed::is_failed)).
+///
+/// The limit bounds memory, not frames: it applies to what is held
+/// *between* chunks, so one chunk carrying many complete frames
+/// (pipelining) is parsed in place whatever its size, and so is one large
+/// frame that arrives whole. A protocol with a rule on frame size (an HTTP
+/// head of at most 16 KiB) checks it in its parser. With a
+/// [`need`](ParseBuf::need) hint over the limit it fails at once, before
+/// anything is buffered. What is pushed while frames are left in it
+/// untaken (a loop that broke early to wait for `'drain'`) is kept in
+/// full: `pause()` the socket meanwhile, as the examples do.
+///
+/// # Zero-copy
+///
+/// A frame inside one pushed chunk is handed to the parser as that chunk,
+/// and what it splits off are slices of it. The unfinished end of a chunk
+/// is copied once into the `Framed`'s own buffer, and later chunks are
+/// appended to it, so every byte of a straddling frame is copied once; once
+/// that frame is out the next chunk is zero-copy again. A drained `Framed`
+/// holds no reference to the chunks pushed into it.
+///
+/// # Examples
+///
+/// Netstrings (`5:hello,`): a text length, then binary bytes, which
+/// [`Lines`] cannot carry. The function only parses; the `Framed` keeps the
+/// partial frame and the limit:
+///
+/// ```
+/// use nodenet::framing::{Framed, ParseBuf};
+/// use nodenet::{Bytes, Error, ErrorCode};
+///
+/// fn netstring(buf: &mut ParseBuf) -> Result<Option<Bytes>, Error> {
+///     let bad = |why: &str| Error::new(ErrorCode::ErrInvalidArgValue, why);
+///     let Some(colon) = buf.iter().position(|&b| b == b':') else {
+///         return if buf.len() > 9 { Err(bad("length too long")) } else { Ok(None) };
+///     };
+///     let len: usize = std::str::from_utf8(&buf[..colon])
+///         .ok()
+///         .filter(|digits| colon <= 9 && digits.bytes().all(|b| b.is_ascii_digit()))
+///         .and_then(|digits| digits.parse().ok())
+///         .ok_or_else(|| bad("bad length"))?;
+///     let total = colon + 1 + len + 1;
+///     if buf.len() < total {
+///         buf.need(total); // don't call again before; fail now if over the limit
+///         return Ok(None);
+///     }
+///     if buf[total - 1] != b',' {
+///         return Err(bad("missing ','"));
+///     }
+///     buf.advance(colon + 1);
+///     let payload = buf.split_to(len); // a slice of the chunk when it was whole in one
+///     buf.advance(1);
+///     Ok(Some(payload))
+/// }
+///
+/// let mut framed = Framed::new(1024, netstring);
+/// let got: Vec<Bytes> = framed.decode(&Bytes::from("5:hello,0:,3:a")).map(Result::unwrap).collect();
+/// assert_eq!(got, ["hello", ""]);
+/// assert_eq!(framed.buffered_len(), 3); // "3:a", kept for the next chunk
+/// let got: Vec<Bytes> = framed.decode(&Bytes::from("bc,")).map(Result::unwrap).collect();
+/// assert_eq!(got, ["abc"]);
+///
+/// // Over the limit: one error, then nothing.
+/// let err = framed.decode(&Bytes::from("5000:")).next().unwrap().unwrap_err();
+/// assert_eq!(err.code(), "ERR_OUT_OF_RANGE");
+/// assert_eq!(err.message(), "frame of 5006 bytes exceeds the maximum of 1024");
+/// assert!(framed.is_failed());
+/// assert!(framed.decode(&Bytes::from("1:x,")).next().is_none());
+/// ```
+///
+/// In a server, one `Framed` per connection, owned by its `'data'` listener
+/// (or kept with [`Socket::set_data`](crate::Socket::set_data)); a closure
+/// parser goes through [`from_fn`](Framed::from_fn), which infers its
+/// argument's type:
+///
+/// ```
+/// use nodenet::framing::Framed;
+/// use nodenet::{tcp, Error, ServerOptions};
+///
+/// let server = tcp::create_server(ServerOptions::default(), |_, socket| {
+///     // Frames of one byte each: the smallest protocol there is.
+///     let mut bytes = Framed::from_fn(1, |buf| Ok::<_, Error>(Some(buf.split_to(1))));
+///     socket.on_data(move |s, chunk| {
+///         for byte in bytes.decode(chunk) {
+///             s.write(byte.unwrap());
+///         }
+///     });
+/// });
+/// # server.close();
+/// ```
+pub struct Framed<P> {
+    parser: P,
+    buf: ParseBuf,
+    max_buffered: usize,
+    /// The parser asked for more and nothing arrived since: don't ask it
+    /// again.
+    stalled: bool,
+    failed: bool,
+}
+
+impl<P> fmt::Debug for Framed<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Framed")
+            .field("max_buffered", &self.max_buffered)
+            .field("buffered_len", &self.buf.len())
+            .field("need", &self.buf.need)
+            .field("failed", &self.failed)
+            .finish()
+    }
+}
+
+impl<T, E, F> Framed<F>
+where
+    F: FnMut(&mut ParseBuf) -> Result<Option<T>, E>,
+    E: From<Error>,
+{
+    /// [`Framed::new`] for a closure: the same, but the closure's argument
+    /// type is inferred (`|buf| ..` rather than `|buf: &mut ParseBuf| ..`).
+    pub fn from_fn(max_buffered: usize, parse: F) -> Framed<F> {
+        Framed::new(max_buffered, parse)
+    }
+}
+
+impl<P: Parse> Framed<P> {
+    /// Frames parsed by `parser`, holding at most `max_buffered` bytes of
+    /// an unfinished frame (a frame of exactly `max_buffered` bytes is
+    /// accepted however it is cut).
+    pub fn new(max_buffered: usize, parser: P) -> Framed<P> {
+        Framed {
+            parser,
+            buf: ParseBuf::default(),
+            max_buffered,
+            stalled: false,
+            failed: false,
+        }
+    }
+
+    /// Appends a chunk of the stream (kept by reference when nothing is
+    /// held, else appended to what is). Empty chunks, and any input after
+    /// a failure, are ignored.
+    pub fn push(&mut self, chunk: &Bytes) {
+        if self.failed || chunk.is_empty() {
+            return;
+        }
+        self.buf.push(chunk);
+        self.stalled = false;
+    }
+
+    /// The next frame: `None` when more input is needed (or after a
+    /// failure), `Some(Ok(frame))`, or `Some(Err(err))` once, when the
+    /// parser refused the input or an unfinished frame went over the
+    /// maximum.
+    ///
+    /// # Errors
+    ///
+    /// The parser's error, or `ERR_OUT_OF_RANGE` (converted with
+    /// `From<nodenet::Error>`) for a frame over the maximum.
+    pub fn next_frame(&mut self) -> Option<Result<P::Frame, P::Error>> {
+        if self.failed || self.stalled || self.buf.is_empty() {
+            return None;
+        }
+        if self.buf.len() < self.buf.need {
+            self.stalled = true;
+            self.buf.hold();
+            return None;
+        }
+        self.buf.need = 0;
+        match self.parser.parse(&mut self.buf) {
+            Ok(Some(frame)) => {
+                self.buf.need = 0;
+                if self.buf.is_empty() {
+                    // Back to taking the next chunk as it is.
+                    self.buf.clear();
+                }
+                Some(Ok(frame))
+            }
+            Ok(None) => {
+                let (need, len) = (self.buf.need, self.buf.len());
+                if need > self.max_buffered {
+                    return Some(Err(self.too_big(format!(
+                        "frame of {need} bytes exceeds the maximum of {}",
+                        self.max_buffered
+                    ))));
+                }
+                if len > self.max_buffered {
+                    return Some(Err(self.too_big(format!(
+                        "unfinished frame of {len} bytes exceeds the maximum of {}",
+                        self.max_buffered
+                    ))));
+                }
+                self.stalled = true;
+                self.buf.hold();
+                None
+            }
+            Err(err) => {
+                self.fail();
+                Some(Err(err))
+            }
+        }
+    }
+
+    /// [`push`](Framed::push)es `chunk`, then iterates over the frames now
+    /// complete: the one call a `'data'` listener needs. Frames not taken
+    /// (the loop broke early, e.g. to wait for `'drain'`) stay in the
+    /// `Framed`; [`frames`](Framed::frames) takes them later.
+    pub fn decode(&mut self, chunk: &Bytes) -> Parsed<'_, P> {
+        self.push(chunk);
+        Parsed { framed: self }
+    }
+
+    /// Iterates over the frames complete in what was pushed so far.
+    pub fn frames(&mut self) -> Parsed<'_, P> {
+        Parsed { framed: self }
+    }
+
+    /// Bytes pushed and not yet consumed by the parser.
+    pub fn buffered_len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The most an unfinished frame may hold.
+    pub fn max_buffered(&self) -> usize {
+        self.max_buffered
+    }
+
+    /// Whether the parser or the limit failed the stream.
+    pub fn is_failed(&self) -> bool {
+        self.failed
+    }
+
+    /// The parser (its state between frames).
+    pub fn parser(&self) -> &P {
+        &self.parser
+    }
+
+    /// The parser, to change its state (e.g. a protocol switching mode).
+    pub fn parser_mut(&mut self) -> &mut P {
+        &mut self.parser
+    }
+
+    /// At the end of the stream: the bytes no frame took (`None` if there
+    /// are none), taken out of the `Framed`.
+    pub fn finish(&mut self) -> Option<Bytes> {
+        if self.failed {
+            return None;
+        }
+        self.stalled = false;
+        let rest = self.buf.take();
+        (!rest.is_empty()).then_some(rest)
+    }
+
+    fn fail(&mut self) {
+        self.buf.clear();
+        self.failed = true;
+    }
+
+    fn too_big(&mut self, message: String) -> P::Error {
+        self.fail();
+        P::Error::from(Error::new(ErrorCode::ErrOutOfRange, message))
+    }
+}
+
+/// The iterator of [`Framed::decode`] and [`Framed::frames`]: calls
+/// [`Framed::next_frame`] until it returns `None`.
+#[derive(Debug)]
+pub struct Parsed<'a, P> {
+    framed: &'a mut Framed<P>,
+}
+
+impl<P: Parse> Iterator for Parsed<'_, P> {
+    type Item = Result<P::Frame, P::Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.framed.next_frame()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -994,5 +1531,285 @@ mod tests {
         assert_eq!(Lines::encode(b"").unwrap(), "\n");
         assert_eq!(Lines::encode("x\r").unwrap(), "x\r\n");
         assert!(Lines::encode("\n").is_err());
+    }
+
+    // --- Framed ---------------------------------------------------------
+
+    /// Netstrings (`3:abc,`), counting the parser's calls.
+    #[derive(Default)]
+    struct Netstring {
+        calls: usize,
+    }
+
+    impl Parse for Netstring {
+        type Frame = Bytes;
+        type Error = Error;
+        fn parse(&mut self, buf: &mut ParseBuf) -> Result<Option<Bytes>, Error> {
+            self.calls += 1;
+            assert!(!buf.is_empty(), "parse is called with at least one byte");
+            let bad = |why: &str| Error::new(ErrorCode::ErrInvalidArgValue, why);
+            let Some(colon) = buf.iter().position(|&b| b == b':') else {
+                return if buf.len() > 9 {
+                    Err(bad("length too long"))
+                } else {
+                    Ok(None)
+                };
+            };
+            let len: usize = std::str::from_utf8(&buf[..colon])
+                .ok()
+                .and_then(|d| d.parse().ok())
+                .ok_or_else(|| bad("bad length"))?;
+            let total = colon + 1 + len + 1;
+            if buf.len() < total {
+                buf.need(total);
+                return Ok(None);
+            }
+            if buf[total - 1] != b',' {
+                return Err(bad("missing ','"));
+            }
+            buf.advance(colon + 1);
+            let payload = buf.split_to(len);
+            buf.advance(1);
+            Ok(Some(payload))
+        }
+    }
+
+    fn netstrings(frames: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for f in frames {
+            out.extend_from_slice(format!("{}:", f.len()).as_bytes());
+            out.extend_from_slice(f);
+            out.push(b',');
+        }
+        out
+    }
+
+    fn framed_collect(d: &mut Framed<Netstring>, data: &[u8], cut: usize) -> Vec<Bytes> {
+        let mut got = Vec::new();
+        for piece in [&data[..cut], &data[cut..]] {
+            got.extend(d.decode(&Bytes::copy_from_slice(piece)).map(Result::unwrap));
+        }
+        got
+    }
+
+    #[test]
+    fn framed_split_at_every_byte_and_every_chunk_size() {
+        let frames: [&[u8]; 5] = [
+            b"hello",
+            b"",
+            b"\r\n\0binary",
+            b"x",
+            b"a longer frame, 30 bytes long.",
+        ];
+        let data = netstrings(&frames);
+        for cut in 0..=data.len() {
+            let mut d = Framed::new(64, Netstring::default());
+            assert_eq!(framed_collect(&mut d, &data, cut), frames, "cut at {cut}");
+            assert_eq!(d.buffered_len(), 0);
+        }
+        for size in 1..=data.len() {
+            let mut d = Framed::new(64, Netstring::default());
+            let mut got = Vec::new();
+            for piece in data.chunks(size) {
+                got.extend(d.decode(&Bytes::copy_from_slice(piece)).map(Result::unwrap));
+            }
+            assert_eq!(got, frames, "chunks of {size}");
+        }
+    }
+
+    #[test]
+    fn framed_frames_in_one_chunk_are_slices_of_it() {
+        let chunk = Bytes::from(netstrings(&[b"one", b"three"]));
+        let mut d = Framed::new(16, Netstring::default());
+        let got: Vec<Bytes> = d.decode(&chunk).map(Result::unwrap).collect();
+        assert_eq!(got, ["one", "three"]);
+        assert_eq!(got[0].as_ptr(), chunk[2..].as_ptr());
+        assert_eq!(got[1].as_ptr(), chunk[2 + 3 + 1 + 2..].as_ptr());
+    }
+
+    #[test]
+    fn framed_drained_releases_the_chunk_and_copies_the_tail_once() {
+        let data = netstrings(&[b"whole", b"unfinished"]);
+        let chunk = Bytes::from(data[..data.len() - 4].to_vec());
+        let mut d = Framed::new(64, Netstring::default());
+        let got: Vec<Bytes> = d.decode(&chunk).map(Result::unwrap).collect();
+        assert_eq!(got, ["whole"]);
+        drop(got);
+        assert!(chunk.is_unique(), "the unfinished tail was copied out");
+        let tail = Bytes::copy_from_slice(&data[data.len() - 4..]);
+        assert_eq!(d.decode(&tail).next().unwrap().unwrap(), "unfinished");
+        // Nothing held any more: the next chunk is zero-copy again.
+        let next = Bytes::from(netstrings(&[b"again"]));
+        let frame = d.decode(&next).next().unwrap().unwrap();
+        assert_eq!(frame.as_ptr(), next[2..].as_ptr());
+    }
+
+    #[test]
+    fn framed_limit_applies_to_the_unfinished_frame_only() {
+        // Exactly the maximum (here: 8 bytes held for "5:abcde,") is
+        // accepted at any cut.
+        let data = netstrings(&[b"abcde"]);
+        assert_eq!(data.len(), 8);
+        for cut in 0..=data.len() {
+            let mut d = Framed::new(8, Netstring::default());
+            assert_eq!(framed_collect(&mut d, &data, cut), ["abcde"], "cut {cut}");
+        }
+        // Many complete frames in one chunk far over the maximum: fine.
+        let many: Vec<&[u8]> = vec![b"abcde"; 100];
+        let mut d = Framed::new(8, Netstring::default());
+        assert_eq!(d.decode(&Bytes::from(netstrings(&many))).count(), 100);
+        assert!(!d.is_failed());
+    }
+
+    #[test]
+    fn framed_over_the_limit_fails_once_and_refuses_input() {
+        // No length known: the unfinished bytes themselves go over.
+        let bad_parser = |buf: &mut ParseBuf| -> Result<Option<Bytes>, Error> {
+            match buf.iter().position(|&b| b == b'.') {
+                Some(i) => Ok(Some(buf.split_to(i + 1))),
+                None => Ok(None),
+            }
+        };
+        let mut d = Framed::new(4, bad_parser);
+        let mut frames = d.decode(&Bytes::from_static(b"ab.cdefg"));
+        assert_eq!(frames.next().unwrap().unwrap(), "ab.");
+        let err = frames.next().unwrap().unwrap_err();
+        assert_eq!(err.kind(), ErrorCode::ErrOutOfRange);
+        assert_eq!(
+            err.message(),
+            "unfinished frame of 5 bytes exceeds the maximum of 4"
+        );
+        assert!(frames.next().is_none(), "the error comes once");
+        assert!(d.is_failed());
+        assert_eq!(d.buffered_len(), 0, "what it held is dropped");
+        assert!(d.decode(&Bytes::from_static(b"x.")).next().is_none());
+        assert_eq!(d.buffered_len(), 0, "later input is refused");
+        assert!(d.finish().is_none());
+    }
+
+    #[test]
+    fn framed_need_hint_skips_calls_and_fails_early() {
+        let mut d = Framed::new(1 << 20, Netstring::default());
+        let payload = vec![b'z'; 100_000];
+        let data = netstrings(&[&payload]);
+        let mut got = Vec::new();
+        for piece in data.chunks(1000) {
+            got.extend(d.decode(&Bytes::copy_from_slice(piece)).map(Result::unwrap));
+        }
+        assert_eq!(got, [&payload[..]]);
+        // Called once for the header (first chunk holds "100000:" and
+        // more), once when the whole frame is there.
+        assert_eq!(d.parser().calls, 2);
+
+        // A hint over the maximum fails at once, before the bytes come.
+        let mut d = Framed::new(100, Netstring::default());
+        let err = d
+            .decode(&Bytes::from_static(b"1000000:"))
+            .next()
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(
+            err.message(),
+            "frame of 1000009 bytes exceeds the maximum of 100"
+        );
+        assert!(d.is_failed());
+    }
+
+    #[test]
+    fn framed_parser_errors_come_once_in_the_parsers_type() {
+        #[derive(Debug, PartialEq)]
+        enum MyError {
+            Bad(u8),
+            TooBig(String),
+        }
+        impl From<Error> for MyError {
+            fn from(err: Error) -> MyError {
+                MyError::TooBig(err.message().to_string())
+            }
+        }
+        let mut d = Framed::from_fn(3, |buf| match buf[0] {
+            b'a'..=b'z' => Ok(Some(buf.split_to(1))),
+            b'#' if buf.len() < 2 => Ok(None),
+            b'#' => Ok(Some(buf.split_to(2))),
+            other => Err(MyError::Bad(other)),
+        });
+        let got: Vec<_> = d.decode(&Bytes::from_static(b"ab#")).collect();
+        assert_eq!(got, [Ok(Bytes::from("a")), Ok(Bytes::from("b"))]);
+        assert_eq!(d.buffered_len(), 1);
+        let got: Vec<_> = d.decode(&Bytes::from_static(b"xc!d")).collect();
+        assert_eq!(
+            got,
+            [
+                Ok(Bytes::from("#x")),
+                Ok(Bytes::from("c")),
+                Err(MyError::Bad(b'!'))
+            ]
+        );
+        assert!(d.is_failed());
+        assert!(d.decode(&Bytes::from_static(b"e")).next().is_none());
+
+        let mut d = Framed::from_fn(1, |_buf| Ok::<Option<Bytes>, MyError>(None));
+        let got: Vec<_> = d.decode(&Bytes::from_static(b"xy")).collect();
+        assert_eq!(
+            got,
+            [Err(MyError::TooBig(
+                "unfinished frame of 2 bytes exceeds the maximum of 1".into()
+            ))]
+        );
+    }
+
+    #[test]
+    fn framed_consuming_parser_holds_nothing() {
+        // A body being discarded: consumed as it comes, nothing kept.
+        struct Discard {
+            left: usize,
+        }
+        impl Parse for Discard {
+            type Frame = ();
+            type Error = Error;
+            fn parse(&mut self, buf: &mut ParseBuf) -> Result<Option<()>, Error> {
+                let take = self.left.min(buf.len());
+                buf.advance(take);
+                self.left -= take;
+                Ok((self.left == 0).then_some(()))
+            }
+        }
+        let mut d = Framed::new(10, Discard { left: 1000 });
+        for _ in 0..99 {
+            assert!(d.decode(&Bytes::from(vec![0u8; 10])).next().is_none());
+            assert_eq!(d.buffered_len(), 0);
+        }
+        assert_eq!(
+            d.decode(&Bytes::from(vec![0u8; 15]))
+                .next()
+                .unwrap()
+                .unwrap(),
+            ()
+        );
+        assert_eq!(d.parser().left, 0);
+        assert_eq!(d.buffered_len(), 5);
+        d.parser_mut().left = 5;
+        assert!(d.frames().next().unwrap().is_ok());
+    }
+
+    #[test]
+    fn framed_breaking_early_keeps_the_rest_and_finish_takes_it() {
+        let chunk = Bytes::from(netstrings(&[b"1", b"2", b"3"]));
+        let mut d = Framed::new(8, Netstring::default());
+        assert_eq!(d.decode(&chunk).next().unwrap().unwrap(), "1");
+        let rest: Vec<Bytes> = d.frames().map(Result::unwrap).collect();
+        assert_eq!(rest, ["2", "3"]);
+        assert!(d.decode(&Bytes::from_static(b"4:ab")).next().is_none());
+        assert_eq!(d.finish().unwrap(), "4:ab");
+        assert_eq!(d.buffered_len(), 0);
+        assert!(d.finish().is_none());
+    }
+
+    #[test]
+    fn parse_buf_from_bytes_tests_a_parser_alone() {
+        let mut buf = ParseBuf::from(Bytes::from_static(b"3:abc,rest"));
+        let mut p = Netstring::default();
+        assert_eq!(p.parse(&mut buf).unwrap().unwrap(), "abc");
+        assert_eq!(&buf[..], b"rest");
     }
 }

@@ -106,3 +106,27 @@ impl ExampleServer {
             .expect("VmRSS")
     }
 }
+
+/// Whether the real client `program` (redis-cli, curl) is on PATH. Without
+/// it, under CI (`CI=true`) the test fails; elsewhere it says on stderr
+/// which package to install and the caller returns (the test is skipped),
+/// so that `cargo test` passes on a fresh machine.
+pub fn client_available(program: &str, package: &str) -> bool {
+    let found = std::process::Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if found {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{program} is not on PATH: install the {package} package (.ci/run does)");
+    }
+    eprintln!(
+        "skipped: {program} is not on PATH; install it to run this test \
+         (Debian/Ubuntu: apt-get install {package})"
+    );
+    false
+}
