@@ -619,8 +619,11 @@ fn serve(args: Args) -> Result<(), Error> {
     let server = tcp::create_server(
         ServerOptions {
             // 'end' is ours to act on: answer what was received first.
-            allow_half_open: true,
-            no_delay: true,
+            socket: nodenet::SocketOptions {
+                allow_half_open: true,
+                no_delay: true,
+                ..nodenet::SocketOptions::default()
+            },
             ..ServerOptions::default()
         },
         move |_, socket| accept(&config, socket),

@@ -1002,7 +1002,7 @@ fn deliver(db: &Shared, effects: Effects) {
         if subscriber.writable_length() > limit {
             eprintln!(
                 "mini_redis: subscriber {:?} has {} bytes unsent (over {limit}): disconnected",
-                subscriber.remote_addr(),
+                subscriber.peer_addr(),
                 subscriber.writable_length()
             );
             let subs = subscriber
@@ -1134,8 +1134,11 @@ fn serve(args: Args) -> Result<(), Error> {
     let server = tcp::create_server(
         ServerOptions {
             // 'end' is ours to act on: answer what was received first.
-            allow_half_open: true,
-            no_delay: true,
+            socket: nodenet::SocketOptions {
+                allow_half_open: true,
+                no_delay: true,
+                ..nodenet::SocketOptions::default()
+            },
             ..ServerOptions::default()
         },
         move |_, socket| accept(&on_connection, socket),

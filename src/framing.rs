@@ -946,7 +946,7 @@ impl ParseBuf {
 /// use nodenet::{Bytes, Error, ErrorCode};
 ///
 /// fn netstring(buf: &mut ParseBuf) -> Result<Option<Bytes>, Error> {
-///     let bad = |why: &str| Error::new(ErrorCode::ErrInvalidArgValue, why);
+///     let bad = |why: &str| Error::new(ErrorCode::ERR_INVALID_ARG_VALUE, why);
 ///     let Some(colon) = buf.iter().position(|&b| b == b':') else {
 ///         return if buf.len() > 9 { Err(bad("length too long")) } else { Ok(None) };
 ///     };
@@ -1172,7 +1172,7 @@ impl<P: Parse> Framed<P> {
 
     fn too_big(&mut self, message: String) -> P::Error {
         self.fail();
-        P::Error::from(Error::new(ErrorCode::ErrOutOfRange, message))
+        P::Error::from(Error::new(ErrorCode::ERR_OUT_OF_RANGE, message))
     }
 }
 
@@ -1547,7 +1547,7 @@ mod tests {
         fn parse(&mut self, buf: &mut ParseBuf) -> Result<Option<Bytes>, Error> {
             self.calls += 1;
             assert!(!buf.is_empty(), "parse is called with at least one byte");
-            let bad = |why: &str| Error::new(ErrorCode::ErrInvalidArgValue, why);
+            let bad = |why: &str| Error::new(ErrorCode::ERR_INVALID_ARG_VALUE, why);
             let Some(colon) = buf.iter().position(|&b| b == b':') else {
                 return if buf.len() > 9 {
                     Err(bad("length too long"))
@@ -1674,7 +1674,7 @@ mod tests {
         let mut frames = d.decode(&Bytes::from_static(b"ab.cdefg"));
         assert_eq!(frames.next().unwrap().unwrap(), "ab.");
         let err = frames.next().unwrap().unwrap_err();
-        assert_eq!(err.kind(), ErrorCode::ErrOutOfRange);
+        assert_eq!(err.kind(), ErrorCode::ERR_OUT_OF_RANGE);
         assert_eq!(
             err.message(),
             "unfinished frame of 5 bytes exceeds the maximum of 4"
