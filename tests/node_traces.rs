@@ -2446,3 +2446,78 @@ fn timeout_once_per_idle() {
         server.listen(0, "127.0.0.1").unwrap();
     });
 }
+
+/// A socket path in the temp directory, unique to this process and tag.
+fn pipe_path(tag: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("nodenet-trace-{tag}-{}.sock", std::process::id()))
+}
+
+/// P01 over a Unix socket path: TCP's lifecycle, no addresses.
+#[test]
+fn pipe_lifecycle() {
+    check("pipe_lifecycle", PerActor, |t| {
+        let path = pipe_path("pipe");
+        let t2 = t.clone();
+        let server = tcp::create_server(ServerOptions::default(), move |srv, s| {
+            trace_all(&t2, "S", s);
+            t2.log(format!(
+                "S remote {}",
+                s.remote_address()
+                    .map_or("-".to_string(), |a| a.to_string())
+            ));
+            s.end_with("hello");
+            srv.close();
+        });
+        let t2 = t.clone();
+        server.on_close(move |_| t2.log("SRV close"));
+        let t2 = t.clone();
+        let p = path.clone();
+        server.once_listening(move |_| {
+            t2.log("SRV listening");
+            let c = Socket::new(SocketOptions::default());
+            trace_all(&t2, "C", &c);
+            let t3 = t2.clone();
+            c.on_connect(move |c| {
+                t3.log(format!(
+                    "C remote {}",
+                    c.remote_port().map_or("-".to_string(), |p| p.to_string())
+                ))
+            });
+            c.connect_path(&p).unwrap();
+        });
+        server.listen_path(&path).unwrap();
+    });
+}
+
+/// Connecting to a missing path and to a file nobody listens on.
+#[test]
+fn pipe_connect_errors() {
+    check("pipe_connect_errors", PerActor, |t| {
+        let missing = pipe_path("missing");
+        let file = std::env::temp_dir().join(format!("nodenet-trace-file-{}", std::process::id()));
+        std::fs::write(&file, b"x").unwrap();
+        for (tag, path) in [("M", missing), ("F", file)] {
+            let c = Socket::new(SocketOptions::default());
+            let (t2, t3, t4) = (t.clone(), t.clone(), t.clone());
+            let shown = path.to_string_lossy().into_owned();
+            c.on_connect(move |_| t2.log(format!("{tag} connect")));
+            c.on_error(move |_, e| {
+                t3.log(format!(
+                    "{tag} error {} {} {} {}",
+                    e.code(),
+                    e.syscall().unwrap_or("-"),
+                    e.errno().map_or("-".to_string(), |n| n.to_string()),
+                    q(&e.message().replace(&shown, "PATH"))
+                ))
+            });
+            let p = path.clone();
+            c.on_close(move |_, had_error| {
+                t4.log(format!("{tag} close {had_error}"));
+                if tag == "F" {
+                    let _ = std::fs::remove_file(&p);
+                }
+            });
+            c.connect_path(&path).unwrap();
+        }
+    });
+}
