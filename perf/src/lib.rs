@@ -66,6 +66,64 @@ impl Flags {
     }
 }
 
+/// What the load generator and the mio echo need of a mio stream, so that
+/// both are generic over TCP and Unix sockets (monomorphised: the TCP path
+/// is the code it was, with no per-call branch on the socket family).
+pub trait MioStream: io::Read + io::Write + mio::event::Source + Sized {
+    /// A pending connect's error (`SO_ERROR`), if any.
+    fn take_error(&self) -> io::Result<Option<io::Error>>;
+    /// Whether a non-blocking connect has completed (`Err` with
+    /// `NotConnected` while it is still under way).
+    fn check_connected(&self) -> io::Result<()>;
+    /// TCP: `TCP_NODELAY`. Nothing for a Unix socket.
+    fn set_nodelay(&self);
+    /// Shuts the write side down (sends the FIN / EOF).
+    fn shutdown_write(&self) -> io::Result<()>;
+    /// Prepares to be dropped without leaving anything behind: TCP closes
+    /// with a reset (no `TIME_WAIT`); a Unix socket has nothing to leave.
+    fn close_hard(&self);
+}
+
+impl MioStream for mio::net::TcpStream {
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        mio::net::TcpStream::take_error(self)
+    }
+    fn check_connected(&self) -> io::Result<()> {
+        self.peer_addr().map(|_| ())
+    }
+    fn set_nodelay(&self) {
+        let _ = mio::net::TcpStream::set_nodelay(self, true);
+    }
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+    fn close_hard(&self) {
+        let _ = socket2::SockRef::from(self).set_linger(Some(std::time::Duration::ZERO));
+    }
+}
+
+impl MioStream for mio::net::UnixStream {
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        mio::net::UnixStream::take_error(self)
+    }
+    fn check_connected(&self) -> io::Result<()> {
+        self.peer_addr().map(|_| ())
+    }
+    fn set_nodelay(&self) {}
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+    fn close_hard(&self) {}
+}
+
+/// Prints `listening on PATH` and flushes: the Unix socket form of
+/// [`announce_listening`].
+pub fn announce_listening_path(path: &str) {
+    let mut out = io::stdout().lock();
+    let _ = writeln!(out, "listening on {path}");
+    let _ = out.flush();
+}
+
 /// Prints `listening on HOST:PORT` and flushes: the line the harness waits
 /// for before it starts the load generator.
 pub fn announce_listening(host: &str, port: u16) {

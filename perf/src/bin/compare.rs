@@ -4,8 +4,13 @@
 //! ```text
 //! cargo build --release -p nodenet-perf --bins && cargo build --release --example echo
 //! cargo run --release -p nodenet-perf --bin compare -- [--quick] [--reps N] [--secs S]
-//!     [--only nodenet,node,tokio,mio] [--idle-conns N]
+//!     [--only nodenet,node,tokio,mio] [--idle-conns N] [--unix]
 //! ```
+//!
+//! `--unix` runs the same workloads over Unix sockets: every server listens
+//! on a fresh path (`--path`) in a temporary directory, the load generator
+//! connects to it, and the socket file is removed when its server is
+//! stopped (the directory at the end).
 //!
 //! It builds nothing: it runs the binaries next to its own executable
 //! (`target/release/`) and says what to build if one is missing. Each server
@@ -36,6 +41,7 @@ use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -78,6 +84,34 @@ fn spawn(mut cmd: Command) -> std::io::Result<Guard> {
     })
 }
 
+/// Where a started server listens.
+enum Endpoint {
+    Port(u16),
+    Path(PathBuf),
+}
+
+/// A started server: killed when dropped, then its socket file removed.
+struct Server {
+    guard: Guard,
+    endpoint: Endpoint,
+}
+
+impl Server {
+    fn pid(&self) -> u32 {
+        self.guard.pid()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.guard.child.kill();
+        let _ = self.guard.child.wait();
+        if let Endpoint::Path(path) = &self.endpoint {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 #[derive(Clone)]
 struct Peer {
     name: &'static str,
@@ -96,6 +130,8 @@ struct Settings {
     idle_conns: usize,
     pin: bool,
     loadgen: PathBuf,
+    /// `--unix`: the directory the servers' socket paths go in.
+    unix_dir: Option<PathBuf>,
 }
 
 fn command(pin: bool, cpu: u32, program: &Path, args: &[String]) -> Command {
@@ -117,25 +153,40 @@ fn free_port() -> u16 {
         .unwrap_or_else(|e| panic!("cannot find a free port: {e}"))
 }
 
-/// Starts a server and waits for its `listening on` line.
-fn start_server(peer: &Peer, idle: bool, pin: bool) -> Result<(Guard, u16), String> {
-    let port = free_port();
+/// Starts a server on a fresh port, or a fresh path in `--unix`'s
+/// directory, and waits for its `listening on` line.
+fn start_server(peer: &Peer, idle: bool, s: &Settings) -> Result<Server, String> {
+    static SERVERS: AtomicUsize = AtomicUsize::new(0);
     let mut args = peer.args.clone();
-    args.extend([
-        "--host".to_string(),
-        "127.0.0.1".to_string(),
-        "--port".to_string(),
-        port.to_string(),
-    ]);
+    let endpoint = match &s.unix_dir {
+        Some(dir) => {
+            let n = SERVERS.fetch_add(1, Ordering::Relaxed);
+            let path = dir.join(format!("{}-{n}.sock", peer.name));
+            let _ = std::fs::remove_file(&path);
+            args.extend(["--path".to_string(), path.display().to_string()]);
+            Endpoint::Path(path)
+        }
+        None => {
+            let port = free_port();
+            args.extend([
+                "--host".to_string(),
+                "127.0.0.1".to_string(),
+                "--port".to_string(),
+                port.to_string(),
+            ]);
+            Endpoint::Port(port)
+        }
+    };
     if idle {
         args.extend(peer.idle_args.iter().cloned());
     }
-    let mut cmd = command(pin, 0, &peer.program, &args);
+    let mut cmd = command(s.pin, 0, &peer.program, &args);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    let mut guard = spawn(cmd).map_err(|e| format!("{}: {e}", peer.program.display()))?;
-    let stdout = guard.child.stdout.take().expect("piped");
+    let guard = spawn(cmd).map_err(|e| format!("{}: {e}", peer.program.display()))?;
+    let mut server = Server { guard, endpoint };
+    let stdout = server.guard.child.stdout.take().expect("piped");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut lines = BufReader::new(stdout).lines();
@@ -145,7 +196,7 @@ fn start_server(peer: &Peer, idle: bool, pin: bool) -> Result<(Guard, u16), Stri
         for _ in lines {}
     });
     match rx.recv_timeout(Duration::from_secs(15)) {
-        Ok(Some(Ok(line))) if line.starts_with("listening on") => Ok((guard, port)),
+        Ok(Some(Ok(line))) if line.starts_with("listening on") => Ok(server),
         Ok(other) => Err(format!(
             "{} did not say `listening on`: {other:?}",
             peer.name
@@ -158,19 +209,20 @@ fn start_server(peer: &Peer, idle: bool, pin: bool) -> Result<(Guard, u16), Stri
 /// its `RESULT` line.
 fn run_loadgen(
     s: &Settings,
-    port: u16,
-    server_pid: u32,
+    server: &Server,
     args: &[String],
     limit: Duration,
 ) -> Result<(HashMap<String, f64>, String), String> {
-    let mut all = vec![
-        "--host".to_string(),
-        "127.0.0.1".to_string(),
-        "--port".to_string(),
-        port.to_string(),
-        "--server-pid".to_string(),
-        server_pid.to_string(),
-    ];
+    let mut all = match &server.endpoint {
+        Endpoint::Port(port) => vec![
+            "--host".to_string(),
+            "127.0.0.1".to_string(),
+            "--port".to_string(),
+            port.to_string(),
+        ],
+        Endpoint::Path(path) => vec!["--path".to_string(), path.display().to_string()],
+    };
+    all.extend(["--server-pid".to_string(), server.pid().to_string()]);
     all.extend(args.iter().cloned());
     let mut cmd = command(s.pin, 1, &s.loadgen, &all);
     cmd.stdin(Stdio::null())
@@ -294,15 +346,15 @@ fn measure(s: &Settings, peer: &Peer, samples: &mut Samples, rep: usize) -> Resu
     ];
     // A run that fails (one idle run was reset once on the shared machine) is
     // retried once on a fresh server; a second failure is reported.
-    let mut server: Option<(Guard, u16)> = None;
+    let mut server: Option<Server> = None;
     for (prefix, args, limit) in runs {
         let mut retried = false;
         loop {
             if server.is_none() {
-                server = Some(start_server(peer, false, s.pin)?);
+                server = Some(start_server(peer, false, s)?);
             }
-            let (guard, port) = server.as_ref().expect("started");
-            match run_loadgen(s, *port, guard.pid(), &args, limit) {
+            let running = server.as_ref().expect("started");
+            match run_loadgen(s, running, &args, limit) {
                 Ok((r, line)) => {
                     println!("  [{} rep {}] {line}", peer.name, rep + 1);
                     record(samples, peer.name, prefix, &r);
@@ -330,10 +382,10 @@ fn measure(s: &Settings, peer: &Peer, samples: &mut Samples, rep: usize) -> Resu
         s.idle_conns.to_string(),
     ];
     for attempt in 0..2 {
-        let (server, port) = start_server(peer, true, s.pin)?;
+        let server = start_server(peer, true, s)?;
         // Let the runtime settle (Node's startup work) before the baseline.
         std::thread::sleep(Duration::from_millis(300));
-        match run_loadgen(s, port, server.pid(), &args, Duration::from_secs(90)) {
+        match run_loadgen(s, &server, &args, Duration::from_secs(90)) {
             Ok((r, line)) => {
                 println!("  [{} rep {}] {line}", peer.name, rep + 1);
                 record(samples, peer.name, "idle", &r);
@@ -468,7 +520,7 @@ fn loadavg() -> String {
 }
 
 fn main() {
-    let flags = Flags::from_env(&["quick"]).unwrap_or_else(|e| {
+    let flags = Flags::from_env(&["quick", "unix"]).unwrap_or_else(|e| {
         eprintln!("compare: {e}");
         std::process::exit(2)
     });
@@ -484,6 +536,12 @@ fn main() {
     let peers_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("peers");
 
     let pin = taskset_works();
+    let unix_dir = flags.has("unix").then(|| {
+        let dir = std::env::temp_dir().join(format!("nodenet-perf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        dir
+    });
     let settings = Settings {
         reps: get("reps", if quick { 1.0 } else { 3.0 }).max(1.0) as usize,
         secs: get("secs", if quick { 1.0 } else { 3.0 }),
@@ -493,6 +551,7 @@ fn main() {
         idle_conns: get("idle-conns", 10_000.0) as usize,
         pin,
         loadgen: bin_dir.join("loadgen"),
+        unix_dir,
     };
 
     let all = vec![
@@ -565,8 +624,12 @@ fn main() {
     }
 
     println!(
-        "nodenet echo comparison: {} rep(s), ping-pong windows of {} s after {} s warm-up; \
-         server on CPU 0, load generator on CPU 1{}; load average {}",
+        "nodenet echo comparison over {}: {} rep(s), ping-pong windows of {} s after {} s \
+         warm-up; server on CPU 0, load generator on CPU 1{}; load average {}",
+        match &settings.unix_dir {
+            Some(dir) => format!("Unix sockets in {}", dir.display()),
+            None => "TCP 127.0.0.1".to_string(),
+        },
         settings.reps,
         settings.secs,
         settings.warmup,
@@ -598,6 +661,9 @@ fn main() {
         started.elapsed().as_secs_f64(),
         loadavg()
     );
+    if let Some(dir) = &settings.unix_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     if !failures.is_empty() {
         eprintln!("compare: {} measurement(s) failed", failures.len());
         std::process::exit(1);

@@ -11,6 +11,10 @@
 //!         [--conns 10000] [--no-send] [--settle-ms 300]
 //! ```
 //!
+//! `--path P` instead of `--port` / `--host` connects every connection to
+//! the Unix socket `P`, in every mode. The generator is generic over the
+//! stream type, so the TCP build of every step is what it was before.
+//!
 //! - `pingpong`: every connection sends one `size`-byte message, waits for
 //!   its echo in full, sends the next. After all connections have had a first
 //!   echo and `warmup` seconds have passed, counts round trips and their
@@ -33,13 +37,17 @@
 //!
 //! The last line printed is `RESULT key=value ...` for the harness.
 
-use std::io::{self, Read, Write};
+use std::fmt;
+use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
+use mio::net::{TcpStream, UnixStream};
 use mio::{Events, Interest, Poll, Token};
-use nodenet_perf::{cpu_core_busy_secs, process_cpu_secs, process_rss_kib, Flags, Pattern};
+use nodenet_perf::{
+    cpu_core_busy_secs, process_cpu_secs, process_rss_kib, Flags, MioStream, Pattern,
+};
 
 const READ_BUF: usize = 64 * 1024;
 /// Connections opened but not yet confirmed (first echo, or connected for
@@ -56,6 +64,44 @@ fn fatal(msg: impl std::fmt::Display) -> ! {
     std::process::exit(1)
 }
 
+/// Where every connection goes.
+enum Target {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Tcp(addr) => write!(f, "{addr}"),
+            Target::Unix(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// A stream the generator can open to a [`Target`] of its kind.
+trait Connect: MioStream {
+    fn connect_to(target: &Target) -> io::Result<Self>;
+}
+
+impl Connect for TcpStream {
+    fn connect_to(target: &Target) -> io::Result<Self> {
+        match target {
+            Target::Tcp(addr) => TcpStream::connect(*addr),
+            Target::Unix(_) => unreachable!("a TCP generator has a TCP target"),
+        }
+    }
+}
+
+impl Connect for UnixStream {
+    fn connect_to(target: &Target) -> io::Result<Self> {
+        match target {
+            Target::Unix(path) => UnixStream::connect(path),
+            Target::Tcp(_) => unreachable!("a Unix generator has a path target"),
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
     PingPong,
@@ -63,8 +109,8 @@ enum Mode {
     Idle,
 }
 
-struct Conn {
-    stream: TcpStream,
+struct Conn<S> {
+    stream: S,
     up: bool,
     confirmed: bool,
     readable: bool,
@@ -81,11 +127,11 @@ struct Conn {
     rx_pos: u64,
 }
 
-struct Gen {
+struct Gen<S> {
     mode: Mode,
-    addr: SocketAddr,
+    target: Target,
     poll: Poll,
-    conns: Vec<Conn>,
+    conns: Vec<Conn<S>>,
     buf: Vec<u8>,
     size: usize,
     message: Vec<u8>,
@@ -104,10 +150,15 @@ struct Gen {
     rounds_per_conn: u64,
 }
 
-impl Gen {
-    fn open_one(&mut self) {
-        let mut stream = TcpStream::connect(self.addr)
-            .unwrap_or_else(|e| fatal(format!("connect {}: {e}", self.addr)));
+impl<S: Connect> Gen<S> {
+    /// Opens one more connection; false when the listener's backlog is full
+    /// (a Unix socket's connect fails with `EAGAIN` then: try again later).
+    fn open_one(&mut self) -> bool {
+        let mut stream = match S::connect_to(&self.target) {
+            Ok(stream) => stream,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+            Err(e) => fatal(format!("connect {}: {e}", self.target)),
+        };
         let token = Token(self.conns.len());
         self.poll
             .registry()
@@ -126,6 +177,7 @@ impl Gen {
             tx_pos: 0,
             rx_pos: 0,
         });
+        true
     }
 
     /// Opens connections up to `n`, keeping at most `MAX_UNCONFIRMED`
@@ -134,7 +186,9 @@ impl Gen {
         let deadline = Instant::now() + CONNECT_PHASE_LIMIT;
         while self.confirmed < n {
             while self.conns.len() < n && self.conns.len() - self.confirmed < MAX_UNCONFIRMED {
-                self.open_one();
+                if !self.open_one() {
+                    break;
+                }
             }
             if Instant::now() > deadline {
                 fatal(format!(
@@ -178,19 +232,19 @@ impl Gen {
     fn finish_connect(&mut self, i: usize) {
         let c = &mut self.conns[i];
         match c.stream.take_error() {
-            Ok(Some(e)) | Err(e) => fatal(format!("connect {}: {e}", self.addr)),
+            Ok(Some(e)) | Err(e) => fatal(format!("connect {}: {e}", self.target)),
             Ok(None) => {}
         }
-        match c.stream.peer_addr() {
-            Ok(_) => {}
+        match c.stream.check_connected() {
+            Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotConnected => {
                 c.writable = false;
                 return;
             }
-            Err(e) => fatal(format!("connect {}: {e}", self.addr)),
+            Err(e) => fatal(format!("connect {}: {e}", self.target)),
         }
         c.up = true;
-        let _ = c.stream.set_nodelay(true);
+        c.stream.set_nodelay();
         match self.mode {
             Mode::PingPong => {
                 c.tx_left = self.size;
@@ -213,7 +267,7 @@ impl Gen {
 
     /// Writes what is left of the current message; false once the kernel
     /// is full.
-    fn write_message(c: &mut Conn, message: &[u8]) {
+    fn write_message(c: &mut Conn<S>, message: &[u8]) {
         while c.tx_left > 0 && c.writable {
             let off = message.len() - c.tx_left;
             match c.stream.write(&message[off..]) {
@@ -228,7 +282,7 @@ impl Gen {
     /// Reads what is readable into `buf`, calling `got` per read; a short
     /// read ends the burst (the kernel is drained: the next data brings a
     /// new edge).
-    fn read_burst(c: &mut Conn, buf: &mut [u8], mut got: impl FnMut(&mut Conn, &[u8])) {
+    fn read_burst(c: &mut Conn<S>, buf: &mut [u8], mut got: impl FnMut(&mut Conn<S>, &[u8])) {
         while c.readable {
             match c.stream.read(buf) {
                 Ok(0) => fatal("the server closed a connection"),
@@ -378,10 +432,10 @@ impl Gen {
         HIST_US as u64
     }
 
-    /// Closes every connection with a reset (no `TIME_WAIT` left).
+    /// Closes every connection, TCP ones with a reset (no `TIME_WAIT` left).
     fn close_all(&mut self) {
         for c in self.conns.drain(..) {
-            let _ = socket2::SockRef::from(&c.stream).set_linger(Some(Duration::ZERO));
+            c.stream.close_hard();
         }
     }
 }
@@ -402,11 +456,26 @@ fn main() {
         "idle" => Mode::Idle,
         other => fatal(format!("--mode {other}: pingpong, stream or idle")),
     };
-    let host = flags.str("host", "127.0.0.1");
-    let port = arg("port", 7000.0) as u16;
-    let addr: SocketAddr = format!("{host}:{port}")
-        .parse()
-        .unwrap_or_else(|e| fatal(format!("{host}:{port}: {e}")));
+    let target = if flags.has("path") {
+        Target::Unix(PathBuf::from(flags.str("path", "")))
+    } else {
+        let host = flags.str("host", "127.0.0.1");
+        let port = arg("port", 7000.0) as u16;
+        Target::Tcp(
+            format!("{host}:{port}")
+                .parse()
+                .unwrap_or_else(|e| fatal(format!("{host}:{port}: {e}"))),
+        )
+    };
+    match target {
+        Target::Tcp(_) => run::<TcpStream>(&flags, mode, target),
+        Target::Unix(_) => run::<UnixStream>(&flags, mode, target),
+    }
+}
+
+fn run<S: Connect>(flags: &Flags, mode: Mode, target: Target) {
+    let arg =
+        |name: &str, default: f64| -> f64 { flags.get(name, default).unwrap_or_else(|e| fatal(e)) };
     let server_pid: Option<u32> = flags
         .has("server-pid")
         .then(|| flags.get("server-pid", 0u32).unwrap_or_else(|e| fatal(e)));
@@ -418,9 +487,9 @@ fn main() {
     let conns = arg("conns", default_conns) as usize;
     let size = (arg("size", 64.0) as usize).max(1);
     let server_core = arg("server-cpu", 0.0) as u32;
-    let mut gen = Gen {
+    let mut gen = Gen::<S> {
         mode,
-        addr,
+        target,
         poll: Poll::new().unwrap_or_else(|e| fatal(format!("epoll: {e}"))),
         conns: Vec::with_capacity(conns),
         buf: vec![0u8; READ_BUF],
@@ -561,7 +630,7 @@ fn main() {
     gen.close_all();
 }
 
-fn run_for(gen: &mut Gen, events: &mut Events, d: Duration) {
+fn run_for<S: Connect>(gen: &mut Gen<S>, events: &mut Events, d: Duration) {
     let end = Instant::now() + d;
     loop {
         let now = Instant::now();

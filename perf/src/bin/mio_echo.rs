@@ -2,7 +2,11 @@
 //!
 //! ```text
 //! mio_echo [--host H] [--port P]
+//! mio_echo --path P
 //! ```
+//!
+//! `--path P` listens on the Unix socket `P` instead (prints `listening on
+//! P`); the loop is generic over the listener, so both are the same code.
 //!
 //! One thread, one `Poll`, every connection registered once (readable +
 //! writable, edge-triggered) with its readiness cached. Reads land in one
@@ -12,20 +16,40 @@
 //! read (the kernel's window then pushes back on the client). An idle
 //! connection owns no heap memory besides its slab entry.
 
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::io;
+use std::net::SocketAddr;
 
-use mio::net::{TcpListener, TcpStream};
+use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::{Events, Interest, Poll, Token};
-use nodenet_perf::{announce_listening, Flags};
+use nodenet_perf::{announce_listening, announce_listening_path, Flags, MioStream};
 use slab::Slab;
 
 const LISTENER: Token = Token(usize::MAX);
 const READ_BUF: usize = 64 * 1024;
 const PENDING_MAX: usize = 64 * 1024;
 
-struct Conn {
-    stream: TcpStream,
+/// A mio listener of either family.
+trait Listener: mio::event::Source {
+    type Stream: MioStream;
+    fn accept_one(&self) -> io::Result<Self::Stream>;
+}
+
+impl Listener for TcpListener {
+    type Stream = TcpStream;
+    fn accept_one(&self) -> io::Result<TcpStream> {
+        self.accept().map(|(s, _)| s)
+    }
+}
+
+impl Listener for UnixListener {
+    type Stream = UnixStream;
+    fn accept_one(&self) -> io::Result<UnixStream> {
+        self.accept().map(|(s, _)| s)
+    }
+}
+
+struct Conn<S> {
+    stream: S,
     pending: Vec<u8>,
     readable: bool,
     writable: bool,
@@ -38,7 +62,7 @@ struct Conn {
 
 /// Writes `data` through, keeping what the kernel does not take. `Err` is
 /// a dead connection.
-fn echo(conn: &mut Conn, data: &[u8]) -> io::Result<()> {
+fn echo<S: MioStream>(conn: &mut Conn<S>, data: &[u8]) -> io::Result<()> {
     if conn.pending.is_empty() && conn.writable {
         let mut off = 0;
         while off < data.len() {
@@ -59,7 +83,7 @@ fn echo(conn: &mut Conn, data: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-fn flush(conn: &mut Conn) -> io::Result<()> {
+fn flush<S: MioStream>(conn: &mut Conn<S>) -> io::Result<()> {
     let mut off = 0;
     while off < conn.pending.len() && conn.writable {
         match conn.stream.write(&conn.pending[off..]) {
@@ -75,7 +99,7 @@ fn flush(conn: &mut Conn) -> io::Result<()> {
 
 /// Flushes, then reads and echoes while readable and not backed up.
 /// `Ok(false)`: the connection is finished and can be dropped.
-fn pump(conn: &mut Conn, buf: &mut [u8]) -> io::Result<bool> {
+fn pump<S: MioStream>(conn: &mut Conn<S>, buf: &mut [u8]) -> io::Result<bool> {
     flush(conn)?;
     while conn.readable && !conn.eof && conn.pending.len() < PENDING_MAX {
         match conn.stream.read(buf) {
@@ -92,7 +116,7 @@ fn pump(conn: &mut Conn, buf: &mut [u8]) -> io::Result<bool> {
         }
     }
     if conn.eof && conn.pending.is_empty() {
-        let _ = conn.stream.shutdown(Shutdown::Write);
+        let _ = conn.stream.shutdown_write();
         return Ok(false);
     }
     Ok(true)
@@ -100,7 +124,7 @@ fn pump(conn: &mut Conn, buf: &mut [u8]) -> io::Result<bool> {
 
 fn main() {
     let flags = Flags::from_env(&[]).unwrap_or_else(|e| {
-        eprintln!("mio_echo: {e}\nusage: mio_echo [--host H] [--port P]");
+        eprintln!("mio_echo: {e}\nusage: mio_echo [--host H] [--port P] | --path P");
         std::process::exit(2)
     });
     let host = flags.str("host", "127.0.0.1");
@@ -108,23 +132,36 @@ fn main() {
         eprintln!("mio_echo: {e}");
         std::process::exit(2)
     });
-    if let Err(e) = serve(&host, port) {
+    let served = if flags.has("path") {
+        let path = flags.str("path", "");
+        UnixListener::bind(&path)
+            .and_then(|listener| serve(listener, || announce_listening_path(&path)))
+    } else {
+        bind_tcp(&host, port).and_then(|listener| {
+            let port = listener.local_addr()?.port();
+            serve(listener, || announce_listening(&host, port))
+        })
+    };
+    if let Err(e) = served {
         eprintln!("mio_echo: {e}");
         std::process::exit(1);
     }
 }
 
-fn serve(host: &str, port: u16) -> io::Result<()> {
+fn bind_tcp(host: &str, port: u16) -> io::Result<TcpListener> {
     let addr: SocketAddr = format!("{host}:{port}")
         .parse()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{host}: {e}")))?;
+    TcpListener::bind(addr)
+}
+
+fn serve<L: Listener>(mut listener: L, announce: impl FnOnce()) -> io::Result<()> {
     let mut poll = Poll::new()?;
-    let mut listener = TcpListener::bind(addr)?;
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)?;
-    announce_listening(host, listener.local_addr()?.port());
+    announce();
     let mut events = Events::with_capacity(1024);
-    let mut conns: Slab<Conn> = Slab::new();
+    let mut conns: Slab<Conn<L::Stream>> = Slab::new();
     let mut buf = vec![0u8; READ_BUF];
     loop {
         if let Err(e) = poll.poll(&mut events, None) {
@@ -160,10 +197,10 @@ fn serve(host: &str, port: u16) -> io::Result<()> {
     }
 }
 
-fn accept_all(listener: &TcpListener, poll: &Poll, conns: &mut Slab<Conn>) {
+fn accept_all<L: Listener>(listener: &L, poll: &Poll, conns: &mut Slab<Conn<L::Stream>>) {
     loop {
-        match listener.accept() {
-            Ok((mut stream, _)) => {
+        match listener.accept_one() {
+            Ok(mut stream) => {
                 let entry = conns.vacant_entry();
                 let token = Token(entry.key());
                 if poll

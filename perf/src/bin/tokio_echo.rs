@@ -4,21 +4,25 @@
 //!
 //! ```text
 //! tokio_echo [--host H] [--port P]
+//! tokio_echo --path P
 //! ```
+//!
+//! `--path P` listens on the Unix socket `P` (tokio's `UnixListener`) and
+//! prints `listening on P`; each connection runs the same task.
 //!
 //! The task's buffer is 16 KiB (tokio's examples use 1 KiB to 4 KiB, which
 //! would cost it streaming throughput; Node and nodenet read up to 64 KiB at
 //! a time into one shared buffer).
 
-use nodenet_perf::{announce_listening, Flags};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use nodenet_perf::{announce_listening, announce_listening_path, Flags};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, UnixListener};
 
 const BUF: usize = 16 * 1024;
 
 fn main() {
     let flags = Flags::from_env(&[]).unwrap_or_else(|e| {
-        eprintln!("tokio_echo: {e}\nusage: tokio_echo [--host H] [--port P]");
+        eprintln!("tokio_echo: {e}\nusage: tokio_echo [--host H] [--port P] | --path P");
         std::process::exit(2)
     });
     let host = flags.str("host", "127.0.0.1");
@@ -33,7 +37,12 @@ fn main() {
             eprintln!("tokio_echo: runtime: {e}");
             std::process::exit(1)
         });
-    if let Err(e) = rt.block_on(serve(host, port)) {
+    let served = if flags.has("path") {
+        rt.block_on(serve_path(flags.str("path", "")))
+    } else {
+        rt.block_on(serve(host, port))
+    };
+    if let Err(e) = served {
         eprintln!("tokio_echo: {e}");
         std::process::exit(1);
     }
@@ -43,7 +52,7 @@ async fn serve(host: String, port: u16) -> std::io::Result<()> {
     let listener = TcpListener::bind((host.as_str(), port)).await?;
     announce_listening(&host, listener.local_addr()?.port());
     loop {
-        let (mut stream, _) = match listener.accept().await {
+        let (stream, _) = match listener.accept().await {
             Ok(conn) => conn,
             Err(e) => {
                 eprintln!("tokio_echo: accept: {e}");
@@ -51,17 +60,36 @@ async fn serve(host: String, port: u16) -> std::io::Result<()> {
                 continue;
             }
         };
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; BUF];
-            loop {
-                let n = match stream.read(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => n,
-                };
-                if stream.write_all(&buf[..n]).await.is_err() {
-                    return;
-                }
+        tokio::spawn(echo(stream));
+    }
+}
+
+async fn serve_path(path: String) -> std::io::Result<()> {
+    let listener = UnixListener::bind(&path)?;
+    announce_listening_path(&path);
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                eprintln!("tokio_echo: accept: {e}");
+                tokio::task::yield_now().await;
+                continue;
             }
-        });
+        };
+        tokio::spawn(echo(stream));
+    }
+}
+
+/// One connection's task: read into its own buffer, write it all back.
+async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
+    let mut buf = vec![0u8; BUF];
+    loop {
+        let n = match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if stream.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
     }
 }
