@@ -184,6 +184,12 @@ pub use timer::{
 };
 pub use uncaught::{off_uncaught_error, on_uncaught_error, ErrorOrigin};
 
+/// Compiles (and runs) every Rust block of `PORTING.md` with the doc tests,
+/// so that the porting guide's snippets cannot rot.
+#[doc = include_str!("../PORTING.md")]
+#[cfg(doctest)]
+pub struct PortingDoctests;
+
 /// Runs this thread's loop until nothing keeps it alive: no listening
 /// server, active socket, pending timer or queued callback (ref'd ones).
 ///
