@@ -686,6 +686,10 @@ macro_rules! emitter_methods {
 
             /// Adds a listener that runs at most once, then is removed.
             ///
+            /// # Examples
+            ///
+            #[doc = concat!("```\n# use nodenet::{tcp, Server, ServerOptions, Socket, SocketOptions};\n# trait Make { fn make() -> Self; fn done(&self); }\n# impl Make for Socket {\n#     fn make() -> Self { Socket::new(SocketOptions::default()) }\n#     fn done(&self) { self.destroy(); }\n# }\n# impl Make for Server {\n#     fn make() -> Self { tcp::create_server(ServerOptions::default(), |_, _| {}) }\n#     fn done(&self) { self.close(); }\n# }\n# let handle = <", stringify!($handle), " as Make>::make();\nhandle.once(\"close\", |_: &", stringify!($handle), "| println!(\"closed\"));\nassert_eq!(handle.listener_count(\"close\"), 1);\n# handle.done();\n# nodenet::run()?;\n# assert_eq!(handle.listener_count(\"close\"), 0);\n# Ok::<(), nodenet::Error>(())\n```")]
+            ///
             /// # Panics
             ///
             /// As [`on`](Self::on).
@@ -747,6 +751,10 @@ macro_rules! emitter_methods {
             /// Removes the listener `id` from `event` (Node's `off` /
             /// `removeListener`). If an emit is running, the listener still
             /// runs for it. Unknown names and ids are ignored.
+            ///
+            /// # Examples
+            ///
+            #[doc = concat!("```\n# use nodenet::{tcp, Server, ServerOptions, Socket, SocketOptions};\n# trait Make { fn make() -> Self; fn done(&self); }\n# impl Make for Socket {\n#     fn make() -> Self { Socket::new(SocketOptions::default()) }\n#     fn done(&self) { self.destroy(); }\n# }\n# impl Make for Server {\n#     fn make() -> Self { tcp::create_server(ServerOptions::default(), |_, _| {}) }\n#     fn done(&self) { self.close(); }\n# }\n# let handle = <", stringify!($handle), " as Make>::make();\n// Node removes by function; a closure has no identity, so keep its id.\nlet id = handle.add_listener(\"close\", |_: &", stringify!($handle), "| println!(\"closed\"));\nassert_eq!(handle.listener_count(\"close\"), 1);\nhandle.off(\"close\", id);\nassert_eq!(handle.listener_count(\"close\"), 0);\n# handle.done();\n```")]
             pub fn off(&self, event: &str, id: $crate::ListenerId) -> $handle {
                 use $crate::emitter::ListenerHost;
                 if let Some(ev) = $crate::emitter::event_index::<$handle>(event) {

@@ -184,6 +184,12 @@ pub use timer::{
 };
 pub use uncaught::{off_uncaught_error, on_uncaught_error, ErrorOrigin};
 
+/// Compiles (and runs) every Rust block of `PORTING.md` with the doc tests,
+/// so that the porting guide's snippets cannot rot.
+#[doc = include_str!("../PORTING.md")]
+#[cfg(doctest)]
+pub struct PortingDoctests;
+
 /// Runs this thread's loop until nothing keeps it alive: no listening
 /// server, active socket, pending timer or queued callback (ref'd ones).
 ///
@@ -199,6 +205,20 @@ pub use uncaught::{off_uncaught_error, on_uncaught_error, ErrorOrigin};
 /// Re-raises a panic from a callback, once the loop has finished the
 /// bookkeeping of the event in progress; the loop can be run again and
 /// loses nothing (see the crate docs).
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+///
+/// let fired = Rc::new(Cell::new(false));
+/// let f = fired.clone();
+/// nodenet::set_timeout(move || f.set(true), 5);
+/// nodenet::run()?; // the timer was the last thing keeping the loop alive
+/// assert!(fired.get());
+/// # Ok::<(), nodenet::Error>(())
+/// ```
 pub fn run() -> Result<(), Error> {
     event_loop::run_loop(None, || false).map(|_| ())
 }
@@ -214,6 +234,19 @@ pub fn run() -> Result<(), Error> {
 /// # Panics
 ///
 /// As [`run`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// let keepalive = nodenet::set_interval(|| {}, 1000); // would run forever
+/// let start = Instant::now();
+/// nodenet::run_for(Duration::from_millis(20))?;
+/// assert!(start.elapsed() >= Duration::from_millis(20));
+/// nodenet::clear_interval(keepalive);
+/// # Ok::<(), nodenet::Error>(())
+/// ```
 pub fn run_for(duration: Duration) -> Result<(), Error> {
     event_loop::run_loop(Some(duration), || false).map(|_| ())
 }
@@ -228,6 +261,21 @@ pub fn run_for(duration: Duration) -> Result<(), Error> {
 /// # Panics
 ///
 /// As [`run`], and if `done` panics.
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+///
+/// let done = Rc::new(Cell::new(false));
+/// let d = done.clone();
+/// nodenet::set_timeout(move || d.set(true), 5);
+/// let keepalive = nodenet::set_interval(|| {}, 1000);
+/// assert!(nodenet::run_until(|| done.get())?); // true: done() said so
+/// nodenet::clear_interval(keepalive);
+/// # Ok::<(), nodenet::Error>(())
+/// ```
 pub fn run_until(done: impl FnMut() -> bool) -> Result<bool, Error> {
     event_loop::run_loop(None, done)
 }
@@ -242,6 +290,18 @@ pub fn run_until(done: impl FnMut() -> bool) -> Result<bool, Error> {
 /// # Panics
 ///
 /// As [`run_until`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let keepalive = nodenet::set_interval(|| {}, 1000);
+/// let done = nodenet::run_until_timeout(Duration::from_millis(10), || false)?;
+/// assert!(!done); // the timeout passed first
+/// nodenet::clear_interval(keepalive);
+/// # Ok::<(), nodenet::Error>(())
+/// ```
 pub fn run_until_timeout(timeout: Duration, done: impl FnMut() -> bool) -> Result<bool, Error> {
     event_loop::run_loop(Some(timeout), done)
 }

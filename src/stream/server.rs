@@ -553,6 +553,24 @@ impl Server {
     ///
     /// `ERR_SOCKET_BAD_PORT` for a port outside 0..=65535,
     /// `ERR_SERVER_ALREADY_LISTEN` if the server is already listening.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nodenet::{tcp, ServerOptions};
+    ///
+    /// let server = tcp::create_server(ServerOptions::default(), |_, socket| {
+    ///     socket.end_with("hello\n");
+    /// });
+    /// server.listen(0, "127.0.0.1")?; // port 0: any free port
+    /// assert!(server.address().is_some()); // an IP literal is bound at once
+    /// server.once_listening(|srv| {
+    ///     println!("listening on {}", srv.address().unwrap());
+    ///     srv.close();
+    /// });
+    /// nodenet::run()?;
+    /// # Ok::<(), nodenet::Error>(())
+    /// ```
     pub fn listen(&self, port: impl IntoPort, host: &str) -> Result<Server, Error> {
         let port = port.into_port()?;
         self.listen_with(ListenOptions::new(port).host(host))
@@ -565,6 +583,24 @@ impl Server {
     /// # Errors
     ///
     /// `ERR_SERVER_ALREADY_LISTEN` if the server is already listening.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// use nodenet::{tcp, ListenOptions, ServerOptions};
+    ///
+    /// let a = tcp::create_server(ServerOptions::default(), |_, _| {});
+    /// a.listen_with(ListenOptions::new(0).host("127.0.0.1").backlog(64))?;
+    /// let b = tcp::create_server(ServerOptions::default(), |_, _| {});
+    /// let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    /// b.listen_with(addr.into())?;
+    /// assert!(a.listening() && b.listening());
+    /// a.close();
+    /// b.close();
+    /// nodenet::run()?;
+    /// # Ok::<(), nodenet::Error>(())
+    /// ```
     pub fn listen_with(&self, options: ListenOptions) -> Result<Server, Error> {
         let key = self.key;
         let resolve = with(|c| -> Result<Option<u64>, Error> {
@@ -633,12 +669,48 @@ impl Server {
     /// Stops accepting: the listening socket closes now (new connects are
     /// refused), existing connections go on. `'close'` follows once the
     /// last of them is destroyed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// use nodenet::{tcp, ServerOptions};
+    ///
+    /// let server = tcp::create_server(ServerOptions::default(), |_, _| {});
+    /// server.listen(0, "127.0.0.1")?;
+    /// let closed = Rc::new(Cell::new(false));
+    /// let c = closed.clone();
+    /// server.on_close(move |_| c.set(true));
+    /// server.close();
+    /// assert!(!server.listening()); // at once; 'close' on a later turn
+    /// nodenet::run()?;
+    /// assert!(closed.get());
+    /// # Ok::<(), nodenet::Error>(())
+    /// ```
     pub fn close(&self) -> Server {
         self.close_inner(None)
     }
 
     /// [`close`](Server::close), calling `cb` with the server's `'close'`;
     /// with `Some(ERR_SERVER_NOT_RUNNING)` if it was not listening.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nodenet::{tcp, ServerOptions};
+    ///
+    /// let server = tcp::create_server(ServerOptions::default(), |_, _| {});
+    /// server.listen(0, "127.0.0.1")?;
+    /// server.close_cb(|_, err| assert!(err.is_none()));
+    ///
+    /// let never_listened = tcp::create_server(ServerOptions::default(), |_, _| {});
+    /// never_listened.close_cb(|_, err| {
+    ///     assert_eq!(err.unwrap().code(), "ERR_SERVER_NOT_RUNNING");
+    /// });
+    /// nodenet::run()?;
+    /// # Ok::<(), nodenet::Error>(())
+    /// ```
     pub fn close_cb(&self, cb: impl FnOnce(&Server, Option<&Error>) + 'static) -> Server {
         self.close_inner(Some(Box::new(cb)))
     }
@@ -680,6 +752,22 @@ impl Server {
     }
 
     /// The bound address, while listening (`None` before and after).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nodenet::{tcp, ServerOptions};
+    ///
+    /// let server = tcp::create_server(ServerOptions::default(), |_, _| {});
+    /// assert_eq!(server.address(), None);
+    /// server.listen(0, "127.0.0.1")?;
+    /// let addr = server.address().unwrap();
+    /// assert!(addr.ip().is_loopback() && addr.port() != 0);
+    /// server.close();
+    /// assert_eq!(server.address(), None);
+    /// nodenet::run()?;
+    /// # Ok::<(), nodenet::Error>(())
+    /// ```
     pub fn address(&self) -> Option<SocketAddr> {
         with(|c| srv(c, self.key).and_then(|s| s.address))
     }
@@ -740,6 +828,26 @@ impl Server {
 
     /// Node's `getConnections(cb)`: the count at the call, delivered on the
     /// next tick.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nodenet::{tcp, ServerOptions};
+    ///
+    /// let server = tcp::create_server(ServerOptions::default(), |srv, socket| {
+    ///     srv.get_connections(|srv, count| {
+    ///         assert_eq!(count, 1); // the count at the call, on the next tick
+    ///         srv.close();
+    ///     });
+    ///     socket.destroy();
+    /// });
+    /// server.listen(0, "127.0.0.1")?;
+    /// let port = server.address().unwrap().port();
+    /// // Reading (even with no 'data' listener) shows the client the server's FIN.
+    /// tcp::connect(port, "127.0.0.1", |_| {})?.resume();
+    /// nodenet::run()?;
+    /// # Ok::<(), nodenet::Error>(())
+    /// ```
     pub fn get_connections(&self, cb: impl FnOnce(&Server, usize) + 'static) -> Server {
         let server = *self;
         let count = self.connections();
@@ -750,6 +858,19 @@ impl Server {
     /// Connections at or above this count are accepted and closed at once,
     /// with `'drop'` (`None`: no limit; `Some(0)` drops every connection,
     /// as in Node 21+).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nodenet::{tcp, ServerOptions};
+    ///
+    /// let server = tcp::create_server(ServerOptions::default(), |_, _| {});
+    /// server.set_max_connections(Some(1000)); // Node's server.maxConnections = 1000
+    /// server.on_drop(|_, info| eprintln!("dropped {:?}", info));
+    /// assert_eq!(server.max_connections(), Some(1000));
+    /// server.set_max_connections(None); // no limit (the default)
+    /// # server.close();
+    /// ```
     pub fn set_max_connections(&self, max: Option<usize>) -> Server {
         with(|c| {
             if let Some(s) = srv(c, self.key) {

@@ -643,10 +643,17 @@ pub(crate) fn connect_port(port: impl IntoPort) -> Result<u16, Error> {
 ///
 /// # Examples
 ///
-/// ```no_run
-/// use nodenet::{tcp, Socket};
-/// tcp::connect(7000, "127.0.0.1", |s: &Socket| {
-///     s.end_with("hello");
+/// ```
+/// use nodenet::{tcp, ServerOptions, Socket};
+/// # let server = tcp::create_server(ServerOptions::default(), |_, s| {
+/// #     s.resume();
+/// # });
+/// # server.listen(0, "127.0.0.1")?;
+/// # let port = server.address().unwrap().port();
+/// tcp::connect(port, "127.0.0.1", move |s: &Socket| {
+///     s.write("hello");
+///     s.destroy_soon(); // end, then destroy once sent
+///     # server.close();
 /// })?;
 /// nodenet::run()?;
 /// # Ok::<(), nodenet::Error>(())
@@ -715,6 +722,33 @@ pub fn connect_path(
 /// # Errors
 ///
 /// `ERR_SOCKET_BAD_PORT` for port 0.
+///
+/// # Examples
+///
+/// ```
+/// use nodenet::{tcp, ConnectOptions, ServerOptions};
+///
+/// let server = tcp::create_server(ServerOptions::default(), |_, s| {
+///     s.resume();
+/// });
+/// server.listen(0, "127.0.0.1")?;
+/// let port = server.address().unwrap().port();
+/// let options = ConnectOptions {
+///     port,
+///     host: "127.0.0.1".into(),
+///     ..ConnectOptions::default()
+/// };
+/// tcp::create_connection(options)?.once_connect(|s| {
+///     s.destroy();
+/// });
+/// // A SocketAddr converts into the options.
+/// tcp::create_connection(server.address().unwrap().into())?.once_connect(move |s| {
+///     s.destroy();
+///     server.close();
+/// });
+/// nodenet::run()?;
+/// # Ok::<(), nodenet::Error>(())
+/// ```
 pub fn create_connection(options: ConnectOptions) -> Result<Socket, Error> {
     let port = connect_port(options.port)?;
     let local = match (options.local_address, options.local_port) {

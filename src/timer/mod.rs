@@ -113,6 +113,31 @@ pub fn set_timeout(callback: impl FnOnce() + 'static, delay: impl IntoDuration) 
 
 /// Runs `callback` every `delay` (milliseconds or a `Duration`) until
 /// cleared (at least 1 ms; at most `TIMEOUT_MAX`, as for [`set_timeout`]).
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+/// use nodenet::Timer;
+///
+/// let ticks = Rc::new(Cell::new(0));
+/// let me: Rc<Cell<Option<Timer>>> = Rc::default();
+/// let (t, m) = (ticks.clone(), me.clone());
+/// let timer = nodenet::set_interval(
+///     move || {
+///         t.set(t.get() + 1);
+///         if t.get() == 3 {
+///             nodenet::clear_interval(m.get().unwrap());
+///         }
+///     },
+///     5, // ms, or a Duration
+/// );
+/// me.set(Some(timer));
+/// nodenet::run()?; // returns once the interval is cleared
+/// assert_eq!(ticks.get(), 3);
+/// # Ok::<(), nodenet::Error>(())
+/// ```
 pub fn set_interval(callback: impl FnMut() + 'static, delay: impl IntoDuration) -> Timer {
     let ms = crate::duration::ms(delay);
     let f: Box<dyn FnMut()> = Box::new(callback);
@@ -124,27 +149,87 @@ pub fn set_interval(callback: impl FnMut() + 'static, delay: impl IntoDuration) 
 }
 
 /// Runs `callback` in the check phase of this loop turn (after I/O).
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+///
+/// let order = Rc::new(RefCell::new(Vec::new()));
+/// let (a, b, c) = (order.clone(), order.clone(), order.clone());
+/// nodenet::set_timeout(move || a.borrow_mut().push("timeout"), 1);
+/// nodenet::set_immediate(move || b.borrow_mut().push("immediate"));
+/// nodenet::next_tick(move || c.borrow_mut().push("tick"));
+/// nodenet::run()?;
+/// assert_eq!(order.borrow()[..2], ["tick", "immediate"]);
+/// # Ok::<(), nodenet::Error>(())
+/// ```
 pub fn set_immediate(callback: impl FnOnce() + 'static) -> Timer {
     let key = with(|c| c.immediates.push(&mut c.gens, Box::new(callback)));
     Timer::new(key, Kind::Immediate)
 }
 
 /// Runs `callback` as soon as the current callback returns, before any I/O.
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+///
+/// let order = Rc::new(RefCell::new(Vec::new()));
+/// let (a, b, c) = (order.clone(), order.clone(), order.clone());
+/// nodenet::set_timeout(move || a.borrow_mut().push("timeout"), 1);
+/// nodenet::set_immediate(move || b.borrow_mut().push("immediate"));
+/// nodenet::next_tick(move || c.borrow_mut().push("tick"));
+/// nodenet::run()?;
+/// assert_eq!(order.borrow()[..2], ["tick", "immediate"]);
+/// # Ok::<(), nodenet::Error>(())
+/// ```
 pub fn next_tick(callback: impl FnOnce() + 'static) {
     event_loop::next_tick(callback);
 }
 
 /// Cancels a [`set_timeout`] timer (a no-op if it already ran).
+///
+/// # Examples
+///
+/// ```
+/// let timer = nodenet::set_timeout(|| unreachable!("cleared"), 10);
+/// nodenet::clear_timeout(timer);
+/// nodenet::clear_timeout(timer); // a no-op
+/// nodenet::run()?; // returns at once: nothing is pending
+/// # Ok::<(), nodenet::Error>(())
+/// ```
 pub fn clear_timeout(timer: Timer) {
     clear(timer);
 }
 
 /// Cancels a [`set_interval`] timer.
+///
+/// # Examples
+///
+/// ```
+/// let timer = nodenet::set_interval(|| unreachable!("cleared"), 10);
+/// nodenet::clear_interval(timer);
+/// nodenet::run()?;
+/// # Ok::<(), nodenet::Error>(())
+/// ```
 pub fn clear_interval(timer: Timer) {
     clear(timer);
 }
 
 /// Cancels a [`set_immediate`] callback.
+///
+/// # Examples
+///
+/// ```
+/// let immediate = nodenet::set_immediate(|| unreachable!("cleared"));
+/// nodenet::clear_immediate(immediate);
+/// nodenet::run()?;
+/// # Ok::<(), nodenet::Error>(())
+/// ```
 pub fn clear_immediate(timer: Timer) {
     clear(timer);
 }

@@ -40,6 +40,26 @@ impl Socket {
     /// server listens on); `ERR_SOCKET_CLOSED` if the socket was destroyed;
     /// `ERR_INVALID_ARG_VALUE` if it is already connecting or connected.
     /// Connection failures arrive later as `'error'`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nodenet::{Socket, SocketOptions};
+    /// # use nodenet::{tcp, ServerOptions};
+    /// # let server = tcp::create_server(ServerOptions::default(), |_, s| {
+    /// #     s.resume();
+    /// # });
+    /// # server.listen(0, "127.0.0.1")?;
+    /// # let port = server.address().unwrap().port();
+    /// let socket = Socket::new(SocketOptions::default());
+    /// socket.once_connect(move |s| {
+    ///     s.destroy();
+    ///     server.close();
+    /// });
+    /// socket.connect(port, "127.0.0.1")?;
+    /// nodenet::run()?;
+    /// # Ok::<(), nodenet::Error>(())
+    /// ```
     pub fn connect(&self, port: impl crate::tcp::IntoPort, host: &str) -> Result<Socket, Error> {
         let port = crate::tcp::connect_port(port)?;
         self.connect_plan(Plan::new(port, host))
@@ -111,6 +131,26 @@ impl Socket {
 
     /// [`write`](Socket::write), calling `cb` once the bytes reach the
     /// kernel (`None`) or fail (`Some(err)`), always on a later turn.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use nodenet::{tcp, ServerOptions};
+    /// # let server = tcp::create_server(ServerOptions::default(), |_, s| {
+    /// #     s.resume();
+    /// # });
+    /// # server.listen(0, "127.0.0.1")?;
+    /// # let port = server.address().unwrap().port();
+    /// tcp::connect(port, "127.0.0.1", move |s| {
+    ///     s.write_cb("hello", move |s, err| {
+    ///         assert!(err.is_none()); // handed to the kernel
+    ///         s.destroy();
+    ///         server.close();
+    ///     });
+    /// })?;
+    /// nodenet::run()?;
+    /// # Ok::<(), nodenet::Error>(())
+    /// ```
     pub fn write_cb(
         &self,
         data: impl WriteData,
@@ -126,12 +166,62 @@ impl Socket {
 
     /// Half-closes: sends what is queued, then FIN (`'finish'`). Reading
     /// goes on until the peer ends too.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nodenet::{tcp, ServerOptions};
+    ///
+    /// // A server that answers a line and ends (Node's `socket.end(data)`).
+    /// let server = tcp::create_server(ServerOptions::default(), |_, socket| {
+    ///     socket.on_data(|s, _| {
+    ///         s.end_with("bye\n");
+    ///     });
+    /// });
+    /// server.listen(0, "127.0.0.1")?;
+    /// let port = server.address().unwrap().port();
+    /// tcp::connect(port, "127.0.0.1", |s| {
+    ///     s.write("hi\n");
+    ///     s.end(); // half-close: the reply still arrives
+    /// })?
+    /// .on_data(move |_, chunk| {
+    ///     assert_eq!(&chunk[..], b"bye\n");
+    ///     server.close();
+    /// });
+    /// nodenet::run()?;
+    /// # Ok::<(), nodenet::Error>(())
+    /// ```
     pub fn end(&self) -> Socket {
         with(|c| end_socket(c, self.key, None));
         *self
     }
 
     /// `write(data)`, then [`end`](Socket::end).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nodenet::{tcp, ServerOptions};
+    ///
+    /// // A server that answers a line and ends (Node's `socket.end(data)`).
+    /// let server = tcp::create_server(ServerOptions::default(), |_, socket| {
+    ///     socket.on_data(|s, _| {
+    ///         s.end_with("bye\n");
+    ///     });
+    /// });
+    /// server.listen(0, "127.0.0.1")?;
+    /// let port = server.address().unwrap().port();
+    /// tcp::connect(port, "127.0.0.1", |s| {
+    ///     s.write("hi\n");
+    ///     s.end(); // half-close: the reply still arrives
+    /// })?
+    /// .on_data(move |_, chunk| {
+    ///     assert_eq!(&chunk[..], b"bye\n");
+    ///     server.close();
+    /// });
+    /// nodenet::run()?;
+    /// # Ok::<(), nodenet::Error>(())
+    /// ```
     pub fn end_with(&self, data: impl WriteData) -> Socket {
         self.write(data);
         self.end()
@@ -149,6 +239,22 @@ impl Socket {
     /// partly taken: in flight for Node, its callback gets no error);
     /// `'close'(false)` follows on a later turn. Idempotent; harmless on a
     /// stale handle.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nodenet::{Socket, SocketOptions};
+    ///
+    /// let socket = Socket::new(SocketOptions::default());
+    /// socket.on_close(|s, had_error| {
+    ///     assert!(!had_error);
+    ///     assert!(s.destroyed());
+    /// });
+    /// socket.destroy();
+    /// socket.destroy(); // idempotent
+    /// nodenet::run()?; // 'close' comes on a later turn
+    /// # Ok::<(), nodenet::Error>(())
+    /// ```
     pub fn destroy(&self) -> Socket {
         with(|c| destroy(c, self.key, None));
         *self
@@ -186,6 +292,38 @@ impl Socket {
 
     /// Stops `'data'`. Reading stops once the buffered bytes reach the
     /// high-water mark, so the kernel's window pushes back on the peer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// use nodenet::{tcp, ServerOptions};
+    ///
+    /// let server = tcp::create_server(ServerOptions::default(), |_, socket| {
+    ///     socket.write("sent while the client was paused");
+    ///     socket.destroy_soon(); // end, then destroy once sent
+    /// });
+    /// server.listen(0, "127.0.0.1")?;
+    /// let port = server.address().unwrap().port();
+    ///
+    /// let got = Rc::new(Cell::new(false));
+    /// let seen = got.clone();
+    /// let client = tcp::connect(port, "127.0.0.1", |_| {})?;
+    /// client.pause().on_data(move |_, _| seen.set(true));
+    /// let before = got.clone();
+    /// nodenet::set_timeout(
+    ///     move || {
+    ///         assert!(!before.get() && client.is_paused());
+    ///         client.resume(); // the buffered bytes come now
+    ///         server.close();
+    ///     },
+    ///     20,
+    /// );
+    /// nodenet::run()?;
+    /// assert!(got.get());
+    /// # Ok::<(), nodenet::Error>(())
+    /// ```
     pub fn pause(&self) -> Socket {
         with(|c| {
             if let Some(s) = sock(c, self.key) {
@@ -197,6 +335,38 @@ impl Socket {
 
     /// Restarts `'data'`, first with what is already buffered or readable
     /// (on a later turn, never inside this call).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// use nodenet::{tcp, ServerOptions};
+    ///
+    /// let server = tcp::create_server(ServerOptions::default(), |_, socket| {
+    ///     socket.write("sent while the client was paused");
+    ///     socket.destroy_soon(); // end, then destroy once sent
+    /// });
+    /// server.listen(0, "127.0.0.1")?;
+    /// let port = server.address().unwrap().port();
+    ///
+    /// let got = Rc::new(Cell::new(false));
+    /// let seen = got.clone();
+    /// let client = tcp::connect(port, "127.0.0.1", |_| {})?;
+    /// client.pause().on_data(move |_, _| seen.set(true));
+    /// let before = got.clone();
+    /// nodenet::set_timeout(
+    ///     move || {
+    ///         assert!(!before.get() && client.is_paused());
+    ///         client.resume(); // the buffered bytes come now
+    ///         server.close();
+    ///     },
+    ///     20,
+    /// );
+    /// nodenet::run()?;
+    /// assert!(got.get());
+    /// # Ok::<(), nodenet::Error>(())
+    /// ```
     pub fn resume(&self) -> Socket {
         with(|c| {
             if let Some(s) = sock(c, self.key) {
@@ -229,12 +399,26 @@ impl Socket {
     ///
     /// # Examples
     ///
-    /// ```no_run
-    /// use nodenet::{Encoding, Socket};
-    /// # fn f(s: Socket) {
-    /// s.set_encoding(Encoding::Utf8)
-    ///     .on("data", |_: &Socket, text: &str| println!("{text}"));
-    /// # }
+    /// ```
+    /// use nodenet::{tcp, Encoding, ServerOptions, Socket};
+    ///
+    /// let server = tcp::create_server(ServerOptions::default(), |_, socket| {
+    ///     socket.write("héllo wörld");
+    ///     socket.destroy_soon();
+    /// });
+    /// server.listen(0, "127.0.0.1")?;
+    /// let port = server.address().unwrap().port();
+    /// let mut text = String::new();
+    /// tcp::connect(port, "127.0.0.1", |_| {})?
+    ///     .set_encoding(Encoding::Utf8)
+    ///     .on("data", move |_: &Socket, chunk: &str| {
+    ///         text.push_str(chunk); // whole characters, never half of one
+    ///         if text == "héllo wörld" {
+    ///             server.close();
+    ///         }
+    ///     });
+    /// nodenet::run()?;
+    /// # Ok::<(), nodenet::Error>(())
     /// ```
     pub fn set_encoding(&self, encoding: Encoding) -> Socket {
         with(|c| {
@@ -338,6 +522,25 @@ impl Socket {
     /// it to `TIMEOUT_MAX` too, with a warning). `'timeout'` only
     /// notifies, once per idle period: the listener decides (usually
     /// `destroy()` or `end()`). The timer does not keep the loop alive.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use nodenet::{Socket, SocketOptions};
+    ///
+    /// let socket = Socket::new(SocketOptions::default());
+    /// socket.on_timeout(|s| {
+    ///     s.end(); // or s.destroy(): 'timeout' only notifies
+    /// });
+    /// socket.set_timeout(1500); // milliseconds, rounded to whole seconds
+    /// assert_eq!(socket.timeout(), Some(Duration::from_secs(2)));
+    /// socket.set_timeout(Duration::from_secs(30));
+    /// assert_eq!(socket.timeout(), Some(Duration::from_secs(30)));
+    /// socket.set_timeout(0); // off
+    /// assert_eq!(socket.timeout(), None);
+    /// # socket.destroy();
+    /// ```
     pub fn set_timeout(&self, timeout: impl IntoDuration) -> Socket {
         let ms = crate::duration::ms(timeout);
         with(|c| {
@@ -370,6 +573,21 @@ impl Socket {
 
     /// [`set_timeout`](Socket::set_timeout) plus `cb` as a once `'timeout'`
     /// listener (not added when `timeout` is 0 or the socket is destroyed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use nodenet::{Socket, SocketOptions};
+    ///
+    /// let socket = Socket::new(SocketOptions::default());
+    /// socket.set_timeout_cb(30_000, |s: &Socket| {
+    ///     s.destroy();
+    /// });
+    /// assert_eq!(socket.timeout(), Some(Duration::from_secs(30)));
+    /// assert_eq!(socket.listener_count("timeout"), 1);
+    /// # socket.destroy();
+    /// ```
     pub fn set_timeout_cb<A, F: emitter::Listener<Socket, A>>(
         &self,
         timeout: impl IntoDuration,
@@ -392,6 +610,16 @@ impl Socket {
 
     /// Turns Nagle's algorithm off (`true`) or on; remembered until
     /// connected.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nodenet::{Socket, SocketOptions};
+    ///
+    /// // Before connecting: applied once the connection is up.
+    /// let socket = Socket::new(SocketOptions::default()).set_no_delay(true);
+    /// # socket.destroy();
+    /// ```
     pub fn set_no_delay(&self, no_delay: bool) -> Socket {
         with(|c| {
             if let Some(s) = sock(c, self.key) {
@@ -411,6 +639,18 @@ impl Socket {
     /// (milliseconds or a `Duration`, floored to seconds; 0 keeps the
     /// system default; above the kernel's largest, 32767 s, clamped to it);
     /// remembered until connected.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use nodenet::{Socket, SocketOptions};
+    ///
+    /// let socket = Socket::new(SocketOptions::default());
+    /// socket.set_keep_alive(true, 60_000); // first probe after 60 s idle
+    /// socket.set_keep_alive(true, Duration::from_secs(60)); // the same
+    /// # socket.destroy();
+    /// ```
     pub fn set_keep_alive(&self, enable: bool, initial_delay: impl IntoDuration) -> Socket {
         self.set_keep_alive_probes(enable, initial_delay, 0, 0)
     }
@@ -519,6 +759,29 @@ impl Socket {
 
     /// The local address, once connected (Node's `address()`; the same as
     /// [`local_addr`](Socket::local_addr)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::net::Ipv4Addr;
+    /// use nodenet::{tcp, ServerOptions};
+    ///
+    /// let server = tcp::create_server(ServerOptions::default(), |_, socket| {
+    ///     assert_eq!(socket.remote_address(), Some(Ipv4Addr::LOCALHOST.into()));
+    ///     socket.destroy_soon();
+    /// });
+    /// server.listen(0, "127.0.0.1")?;
+    /// let port = server.address().unwrap().port();
+    /// tcp::connect(port, "127.0.0.1", move |s| {
+    ///     assert_eq!(s.remote_port(), Some(port));
+    ///     assert_eq!(s.address().unwrap().ip(), Ipv4Addr::LOCALHOST); // our end
+    ///     assert_ne!(s.address().unwrap().port(), port);
+    ///     s.destroy();
+    ///     server.close();
+    /// })?;
+    /// nodenet::run()?;
+    /// # Ok::<(), nodenet::Error>(())
+    /// ```
     pub fn address(&self) -> Option<SocketAddr> {
         self.get(None, |s| if s.destroyed { None } else { s.local })
     }
@@ -538,11 +801,57 @@ impl Socket {
     }
 
     /// The peer's IP address (Node's `remoteAddress`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::net::Ipv4Addr;
+    /// use nodenet::{tcp, ServerOptions};
+    ///
+    /// let server = tcp::create_server(ServerOptions::default(), |_, socket| {
+    ///     assert_eq!(socket.remote_address(), Some(Ipv4Addr::LOCALHOST.into()));
+    ///     socket.destroy_soon();
+    /// });
+    /// server.listen(0, "127.0.0.1")?;
+    /// let port = server.address().unwrap().port();
+    /// tcp::connect(port, "127.0.0.1", move |s| {
+    ///     assert_eq!(s.remote_port(), Some(port));
+    ///     assert_eq!(s.address().unwrap().ip(), Ipv4Addr::LOCALHOST); // our end
+    ///     assert_ne!(s.address().unwrap().port(), port);
+    ///     s.destroy();
+    ///     server.close();
+    /// })?;
+    /// nodenet::run()?;
+    /// # Ok::<(), nodenet::Error>(())
+    /// ```
     pub fn remote_address(&self) -> Option<IpAddr> {
         self.peer_addr().map(|a| a.ip())
     }
 
     /// The peer's port (Node's `remotePort`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::net::Ipv4Addr;
+    /// use nodenet::{tcp, ServerOptions};
+    ///
+    /// let server = tcp::create_server(ServerOptions::default(), |_, socket| {
+    ///     assert_eq!(socket.remote_address(), Some(Ipv4Addr::LOCALHOST.into()));
+    ///     socket.destroy_soon();
+    /// });
+    /// server.listen(0, "127.0.0.1")?;
+    /// let port = server.address().unwrap().port();
+    /// tcp::connect(port, "127.0.0.1", move |s| {
+    ///     assert_eq!(s.remote_port(), Some(port));
+    ///     assert_eq!(s.address().unwrap().ip(), Ipv4Addr::LOCALHOST); // our end
+    ///     assert_ne!(s.address().unwrap().port(), port);
+    ///     s.destroy();
+    ///     server.close();
+    /// })?;
+    /// nodenet::run()?;
+    /// # Ok::<(), nodenet::Error>(())
+    /// ```
     pub fn remote_port(&self) -> Option<u16> {
         self.peer_addr().map(|a| a.port())
     }
