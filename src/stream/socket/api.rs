@@ -588,15 +588,15 @@ impl Socket {
     /// assert_eq!(socket.listener_count("timeout"), 1);
     /// # socket.destroy();
     /// ```
-    pub fn set_timeout_cb<A, F: emitter::Listener<Socket, A>>(
+    pub fn set_timeout_cb(
         &self,
         timeout: impl IntoDuration,
-        cb: F,
+        cb: impl FnMut(&Socket) + 'static,
     ) -> Socket {
         let ms = crate::duration::ms(timeout);
         self.set_timeout(ms);
         if ms > 0 && !self.destroyed() {
-            self.once("timeout", cb);
+            self.once_timeout(cb);
         }
         *self
     }
