@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -88,10 +88,29 @@ impl Drop for ExampleServer {
 }
 
 /// The example binary beside this test binary: `target/<profile>/examples`.
+/// Fails if the binary is older than its source or the library's (`cargo
+/// test --test X` alone does not rebuild the examples; `cargo test` does).
 pub fn example_path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    profile_dir.join("examples").join(name)
+    let binary = profile_dir.join("examples").join(name);
+    if let Ok(built) = std::fs::metadata(&binary).and_then(|m| m.modified()) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut sources = vec![root.join("examples").join(format!("{name}.rs"))];
+        if let Ok(dir) = std::fs::read_dir(root.join("src")) {
+            sources.extend(dir.flatten().map(|e| e.path()));
+        }
+        for source in sources {
+            let changed = std::fs::metadata(&source).and_then(|m| m.modified());
+            assert!(
+                changed.map_or(true, |c| c <= built),
+                "{} is older than {}: run `cargo build --examples` (or the whole `cargo test`)",
+                binary.display(),
+                source.display()
+            );
+        }
+    }
+    binary
 }
 
 impl ExampleServer {
