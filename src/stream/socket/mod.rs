@@ -549,7 +549,10 @@ crate::emitter::typed_events!(Socket, "socket" {
     "ready" => ready = EV_READY, on_ready, once_ready, () as (),
         "the socket is ready for use, right after `'connect'`.";
     "data" => data = EV_DATA, on_data, once_data, (&Bytes) as (Bytes,),
-        "a chunk arrived (`|socket, chunk|`; after `set_encoding`, the bytes of whole characters).";
+        "a chunk arrived (`|socket, chunk|`; after `set_encoding`, the bytes of whole characters). \
+         The chunk is a view into a 64 KiB block of the loop's read buffer: to keep a small piece \
+         for long (a stored key, a value), copy it (`Bytes::copy_from_slice`), or it keeps the \
+         whole block alive.";
     "end" => end = EV_END, on_end, once_end, () as (),
         "the peer ended its side (FIN).";
     "finish" => finish = EV_FINISH, on_finish, once_finish, () as (),
