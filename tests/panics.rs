@@ -472,3 +472,50 @@ fn connect_listener_panics_and_the_socket_still_works() {
     run_bounded(LIMIT);
     assert_eq!(trace.entries(), ["ready", "data:hello"]);
 }
+
+/// A write callback that completes on a flush (its bytes were queued)
+/// panics: the callbacks after it still run, and the pending `end()`
+/// still shuts the socket down (`'finish'`, then `'close'`).
+#[test]
+fn queued_write_callback_panics_and_the_end_still_happens() {
+    const LEN: usize = 32 << 20;
+    let trace = Trace::new();
+    let t = trace.clone();
+    let server = tcp::create_server(ServerOptions::default(), move |srv, s| {
+        for i in 0..3 {
+            let t = t.clone();
+            let chunk = if i == 0 {
+                Bytes::from(vec![1u8; LEN])
+            } else {
+                Bytes::from_static(b"x")
+            };
+            s.write_cb(chunk, move |_, err| {
+                assert!(err.is_none());
+                t.log(format!("cb{i}"));
+                if i == 0 {
+                    panic!("boom in a queued write's callback");
+                }
+            });
+        }
+        s.end();
+        let t = t.clone();
+        s.on_finish(move |_| t.log("finish"));
+        srv.close();
+    });
+    let port = listen_local(server);
+    let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let reader = spawn_waking(move || {
+        let mut got = 0usize;
+        let mut buf = vec![0; 1 << 20];
+        loop {
+            match client.read(&mut buf) {
+                Ok(0) | Err(_) => return got,
+                Ok(n) => got += n,
+            }
+        }
+    });
+    assert_eq!(run_expecting_panic(), "boom in a queued write's callback");
+    run_bounded(LIMIT);
+    assert_eq!(reader.join(), LEN + 2);
+    assert_eq!(trace.entries(), ["cb0", "cb1", "cb2", "finish"]);
+}

@@ -77,7 +77,9 @@ pub(super) fn after_flush(key: Key) {
         emit(key, EV_DRAIN, &Payload::Unit);
     }
     while let Some(cb) = with(|c| sock(c, key).and_then(|s| s.queue.pop_completed())) {
-        cb(&socket, None);
+        // Caught here, not by the poll batch: the callbacks after it and
+        // the pending shutdown must still run.
+        crate::event_loop::catch(|| cb(&socket, None));
     }
     with(|c| {
         let Some(s) = sock(c, key) else { return };
