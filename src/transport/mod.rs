@@ -79,38 +79,46 @@ impl AsRawFd for Stream {
     }
 }
 
-impl Source for Stream {
-    fn register(
-        &mut self,
-        registry: &Registry,
-        token: Token,
-        interests: Interest,
-    ) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.register(registry, token, interests),
-            Stream::Unix(s) => s.register(registry, token, interests),
-        }
-    }
+/// `mio::event::Source` for an enum whose variants each wrap a source:
+/// every call goes to the variant's own.
+macro_rules! delegate_source {
+    ($ty:ident { $($variant:ident($inner:ident) => $source:expr),* $(,)? }) => {
+        impl Source for $ty {
+            fn register(
+                &mut self,
+                registry: &Registry,
+                token: Token,
+                interests: Interest,
+            ) -> io::Result<()> {
+                match self {
+                    $($ty::$variant($inner) => $source.register(registry, token, interests),)*
+                }
+            }
 
-    fn reregister(
-        &mut self,
-        registry: &Registry,
-        token: Token,
-        interests: Interest,
-    ) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.reregister(registry, token, interests),
-            Stream::Unix(s) => s.reregister(registry, token, interests),
-        }
-    }
+            fn reregister(
+                &mut self,
+                registry: &Registry,
+                token: Token,
+                interests: Interest,
+            ) -> io::Result<()> {
+                match self {
+                    $($ty::$variant($inner) => $source.reregister(registry, token, interests),)*
+                }
+            }
 
-    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.deregister(registry),
-            Stream::Unix(s) => s.deregister(registry),
+            fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+                match self {
+                    $($ty::$variant($inner) => $source.deregister(registry),)*
+                }
+            }
         }
-    }
+    };
 }
+
+delegate_source!(Stream {
+    Tcp(s) => s,
+    Unix(s) => s,
+});
 
 /// A listening socket.
 #[derive(Debug)]
@@ -143,35 +151,7 @@ impl Listener {
     }
 }
 
-impl Source for Listener {
-    fn register(
-        &mut self,
-        registry: &Registry,
-        token: Token,
-        interests: Interest,
-    ) -> io::Result<()> {
-        match self {
-            Listener::Tcp(l) => l.register(registry, token, interests),
-            Listener::Unix(l) => l.listener.register(registry, token, interests),
-        }
-    }
-
-    fn reregister(
-        &mut self,
-        registry: &Registry,
-        token: Token,
-        interests: Interest,
-    ) -> io::Result<()> {
-        match self {
-            Listener::Tcp(l) => l.reregister(registry, token, interests),
-            Listener::Unix(l) => l.listener.reregister(registry, token, interests),
-        }
-    }
-
-    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
-        match self {
-            Listener::Tcp(l) => l.deregister(registry),
-            Listener::Unix(l) => l.listener.deregister(registry),
-        }
-    }
-}
+delegate_source!(Listener {
+    Tcp(l) => l,
+    Unix(l) => l.listener,
+});
