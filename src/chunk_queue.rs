@@ -47,13 +47,9 @@ impl ChunkQueue {
         }
     }
 
-    /// Appends a copy of `data` (borrowed data, or a short chunk).
-    pub(crate) fn push_slice(&mut self, data: &[u8]) {
-        if data.len() >= COPY_BELOW {
-            self.seal_tail();
-            self.chunks.push_back(Bytes::copy_from_slice(data));
-            return;
-        }
+    /// Appends a copy of `data`, a short chunk, to the tail.
+    fn push_slice(&mut self, data: &[u8]) {
+        debug_assert!(data.len() < COPY_BELOW);
         if !self.tail.is_empty() && self.tail.len() + data.len() > TAIL_MAX {
             self.seal_tail();
         }

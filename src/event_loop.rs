@@ -83,12 +83,6 @@ pub(crate) enum Halt {
     Panic(Box<dyn Any + Send>),
 }
 
-impl From<Error> for Halt {
-    fn from(e: Error) -> Halt {
-        Halt::Error(e)
-    }
-}
-
 /// What other threads share with the loop: posted closures, the waker, the
 /// stop flag.
 pub(crate) struct Remote {

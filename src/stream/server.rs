@@ -418,10 +418,7 @@ fn bind_unix(c: &mut Core, key: Key, options: &ListenOptions, seq: u64) {
                 .push_back(Tick::Server(key, ServerTick::Listening(seq)));
         }
         Err(e) => {
-            let mut err = Error::from_io_path(e, "listen", &shown);
-            if err.kind() == ErrorCode::EADDRINUSE {
-                err = Error::from_io_path(io::Error::from_raw_os_error(98), "listen", &shown);
-            }
+            let err = Error::from_io_path(e, "listen", &shown);
             c.ticks.push_back(Tick::Server(key, ServerTick::Error(err)));
         }
     }

@@ -57,7 +57,7 @@ pub(crate) fn bind(
     raw.bind(&addr)?;
     let abstract_name = is_abstract(path);
     // From here the file is ours: removed on drop, also if listen fails.
-    let mut bound = BoundListener {
+    let bound = BoundListener {
         listener: UnixListener::from_std(std::os::unix::net::UnixListener::from(
             std::os::fd::OwnedFd::from(raw),
         )),
@@ -76,7 +76,6 @@ pub(crate) fn bind(
     }
     let sock = socket2::SockRef::from(&bound.listener);
     sock.listen(backlog.min(i32::MAX as u32) as i32)?;
-    bound.file = bound.file.take();
     Ok(bound)
 }
 
@@ -90,16 +89,11 @@ pub(crate) fn connect(path: &Path) -> io::Result<UnixStream> {
     raw.set_cloexec(true)?;
     match raw.connect(&addr) {
         Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(libc_eagain()) => {}
+        // EAGAIN: the listener's backlog is full; the connect goes on.
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
         Err(e) => return Err(e),
     }
     Ok(UnixStream::from_std(std::os::unix::net::UnixStream::from(
         std::os::fd::OwnedFd::from(raw),
     )))
-}
-
-/// `EAGAIN` on Linux (what a full backlog gives a non-blocking connect).
-const fn libc_eagain() -> i32 {
-    11
 }
