@@ -49,6 +49,12 @@ pub enum Shape {
     Lookup,
     /// A connection attempt: `|s: &Socket, attempt: &ConnectionAttempt|`.
     Attempt,
+    /// A TLS connection failed before its handshake was done:
+    /// `|server: &Server, err: &Error, socket: &Socket|`.
+    TlsClientError,
+    /// A TLS key log line of one connection:
+    /// `|server: &Server, line: &Bytes, socket: &Socket|`.
+    Keylog,
 }
 
 impl Shape {
@@ -64,6 +70,8 @@ impl Shape {
             Shape::Drop => ", info: &DropInfo",
             Shape::Lookup => ", lookup: &Lookup",
             Shape::Attempt => ", attempt: &ConnectionAttempt",
+            Shape::TlsClientError => ", err: &Error, socket: &Socket",
+            Shape::Keylog => ", line: &Bytes, socket: &Socket",
         };
         format!("|{h}: &{handle}{extra}|")
     }
@@ -82,6 +90,8 @@ impl Shape {
             Shape::Drop => ", info",
             Shape::Lookup => ", lookup",
             Shape::Attempt => ", attempt",
+            Shape::TlsClientError => ", err, socket",
+            Shape::Keylog => ", line, socket",
         };
         format!("|{h}{extra}| ..")
     }
@@ -112,6 +122,10 @@ pub enum Payload<'a> {
     Lookup(&'a crate::Lookup),
     /// A connection attempt.
     Attempt(&'a crate::ConnectionAttempt),
+    /// A TLS client error and its socket.
+    TlsClientError(&'a Error, &'a crate::Socket),
+    /// A key log line and its socket.
+    Keylog(&'a Bytes, &'a crate::Socket),
 }
 
 /// One event of a handle type: its Node name and the payload it carries.
@@ -188,9 +202,10 @@ pub type ListenerRc<H> = Rc<ListenerCell<ListenerFn<H>>>;
             'connectionAttemptFailed', 'connectionAttemptTimeout': \
             `|s: &Socket, attempt: &ConnectionAttempt|`; 'connect', 'ready', 'end', 'finish', \
             'drain', 'timeout': `|s: &Socket|`",
-    note = "Server 'connection': `|srv: &Server, socket: &Socket|`; 'error': \
+    note = "Server 'connection', 'secureConnection': `|srv: &Server, socket: &Socket|`; 'error': \
             `|srv: &Server, err: &Error|`; 'drop': `|srv: &Server, info: &DropInfo|`; \
-            'listening', 'close': `|srv: &Server|`",
+            'tlsClientError': `|srv: &Server, err: &Error, socket: &Socket|`; 'keylog': \
+            `|srv: &Server, line: &Bytes, socket: &Socket|`; 'listening', 'close': `|srv: &Server|`",
     note = "the typed methods infer the parameters: `socket.on_data(|s, chunk| ..)`, \
             `socket.on_close(|s, had_error| ..)`, `server.on_connection(|srv, socket| ..)`"
 )]
@@ -270,6 +285,34 @@ listener_shape!((crate::Socket,), Socket, (s: &crate::Socket), Socket(s) => (s))
 listener_shape!((crate::DropInfo,), Drop, (d: &crate::DropInfo), Drop(d) => (d));
 listener_shape!((crate::Lookup,), Lookup, (l: &crate::Lookup), Lookup(l) => (l));
 listener_shape!((crate::ConnectionAttempt,), Attempt, (a: &crate::ConnectionAttempt), Attempt(a) => (a));
+
+impl<H: 'static, F> Listener<H, (Error, crate::Socket)> for F
+where
+    F: FnMut(&H, &Error, &crate::Socket) + 'static,
+{
+    const SHAPE: Shape = Shape::TlsClientError;
+    fn into_listener(mut self) -> ListenerRc<H> {
+        cell(move |h: &H, p: &Payload<'_>| {
+            if let Payload::TlsClientError(e, s) = *p {
+                self(h, e, s)
+            }
+        })
+    }
+}
+
+impl<H: 'static, F> Listener<H, (Bytes, crate::Socket)> for F
+where
+    F: FnMut(&H, &Bytes, &crate::Socket) + 'static,
+{
+    const SHAPE: Shape = Shape::Keylog;
+    fn into_listener(mut self) -> ListenerRc<H> {
+        cell(move |h: &H, p: &Payload<'_>| {
+            if let Payload::Keylog(line, s) = *p {
+                self(h, line, s)
+            }
+        })
+    }
+}
 
 /// Identifies one registration, for [`off`](crate::Socket::off).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]

@@ -101,6 +101,86 @@ pub enum ErrorCode {
     ERR_UNKNOWN_ENCODING,
     /// A connection to an address of a block list (`ERR_IP_BLOCKED`).
     ERR_IP_BLOCKED,
+    /// TLS: the peer's certificate is self-signed and not trusted (`DEPTH_ZERO_SELF_SIGNED_CERT`).
+    DEPTH_ZERO_SELF_SIGNED_CERT,
+    /// TLS: the chain ends in a self-signed root that is not trusted (`SELF_SIGNED_CERT_IN_CHAIN`).
+    SELF_SIGNED_CERT_IN_CHAIN,
+    /// TLS: the leaf's issuer is not trusted and no chain was sent (`UNABLE_TO_VERIFY_LEAF_SIGNATURE`).
+    UNABLE_TO_VERIFY_LEAF_SIGNATURE,
+    /// TLS: the chain's root is not trusted (`UNABLE_TO_GET_ISSUER_CERT_LOCALLY`).
+    UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+    /// TLS: no issuer certificate, e.g. a client that sent none (`UNABLE_TO_GET_ISSUER_CERT`).
+    UNABLE_TO_GET_ISSUER_CERT,
+    /// TLS: a certificate of the chain has expired (`CERT_HAS_EXPIRED`).
+    CERT_HAS_EXPIRED,
+    /// TLS: a certificate of the chain is not valid yet (`CERT_NOT_YET_VALID`).
+    CERT_NOT_YET_VALID,
+    /// TLS: a certificate of the chain is revoked (`CERT_REVOKED`).
+    CERT_REVOKED,
+    /// TLS: a certificate's signature does not verify (`CERT_SIGNATURE_FAILURE`).
+    CERT_SIGNATURE_FAILURE,
+    /// TLS: the certificate is unusable for another reason (`CERT_REJECTED`).
+    CERT_REJECTED,
+    /// TLS: the certificate is not for the host name or IP (`ERR_TLS_CERT_ALTNAME_INVALID`).
+    ERR_TLS_CERT_ALTNAME_INVALID,
+    /// TLS: the handshake took longer than `handshake_timeout` (`ERR_TLS_HANDSHAKE_TIMEOUT`).
+    ERR_TLS_HANDSHAKE_TIMEOUT,
+    /// TLS: the call needs a finished handshake (`ERR_TLS_INVALID_STATE`).
+    ERR_TLS_INVALID_STATE,
+    /// TLS: a version name Node does not know (`ERR_TLS_INVALID_PROTOCOL_VERSION`).
+    ERR_TLS_INVALID_PROTOCOL_VERSION,
+    /// TLS: a secure context that cannot be built (`ERR_TLS_INVALID_CONTEXT`).
+    ERR_TLS_INVALID_CONTEXT,
+    /// TLS: `add_context` without a host name (`ERR_TLS_REQUIRED_SERVER_NAME`).
+    ERR_TLS_REQUIRED_SERVER_NAME,
+    /// A TCP-only call on another handle, e.g. `reset_and_destroy()` on a TLS socket (`ERR_INVALID_HANDLE_TYPE`).
+    ERR_INVALID_HANDLE_TYPE,
+    /// TLS: PEM input with no certificate or key in it (`ERR_OSSL_PEM_NO_START_LINE`).
+    ERR_OSSL_PEM_NO_START_LINE,
+    /// TLS: a key in a form that cannot be read (`ERR_OSSL_UNSUPPORTED`).
+    ERR_OSSL_UNSUPPORTED,
+    /// TLS: the key does not belong to the certificate (`ERR_OSSL_X509_KEY_VALUES_MISMATCH`).
+    ERR_OSSL_X509_KEY_VALUES_MISMATCH,
+    /// TLS: bytes that are not a TLS record (`ERR_SSL_WRONG_VERSION_NUMBER`).
+    ERR_SSL_WRONG_VERSION_NUMBER,
+    /// TLS: a plain HTTP request sent to a TLS server (`ERR_SSL_HTTP_REQUEST`).
+    ERR_SSL_HTTP_REQUEST,
+    /// TLS server: no ALPN protocol in common (`ERR_SSL_NO_APPLICATION_PROTOCOL`).
+    ERR_SSL_NO_APPLICATION_PROTOCOL,
+    /// TLS server: no protocol version in common (`ERR_SSL_UNSUPPORTED_PROTOCOL`).
+    ERR_SSL_UNSUPPORTED_PROTOCOL,
+    /// TLS server: no cipher suite in common (`ERR_SSL_NO_SHARED_CIPHER`).
+    ERR_SSL_NO_SHARED_CIPHER,
+    /// TLS server: a required client certificate was not sent (`ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE`).
+    ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE,
+    /// TLS: a record that does not decrypt (`ERR_SSL_DECRYPTION_FAILED_OR_BAD_RECORD_MAC`).
+    ERR_SSL_DECRYPTION_FAILED_OR_BAD_RECORD_MAC,
+    /// TLS: a message out of order or malformed (`ERR_SSL_UNEXPECTED_MESSAGE`).
+    ERR_SSL_UNEXPECTED_MESSAGE,
+    /// TLS: the peer sent alert 70, no common version (`ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION`).
+    ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION,
+    /// TLS: the peer sent alert 120, no common ALPN protocol (`ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL`).
+    ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL,
+    /// TLS: the peer sent alert 116, certificate required (`ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED`).
+    ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED,
+    /// TLS: the peer sent alert 40, handshake failure (`ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE`).
+    ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE,
+    /// TLS: the peer sent alert 42, bad certificate (`ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE`).
+    ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE,
+    /// TLS: the peer sent alert 48, unknown CA (`ERR_SSL_TLSV1_ALERT_UNKNOWN_CA`).
+    ERR_SSL_TLSV1_ALERT_UNKNOWN_CA,
+    /// TLS: the peer sent alert 51, decrypt error (`ERR_SSL_TLSV1_ALERT_DECRYPT_ERROR`).
+    ERR_SSL_TLSV1_ALERT_DECRYPT_ERROR,
+    /// TLS: the peer sent alert 80, internal error (`ERR_SSL_TLSV1_ALERT_INTERNAL_ERROR`).
+    ERR_SSL_TLSV1_ALERT_INTERNAL_ERROR,
+    /// TLS: the peer sent alert 10, unexpected message (`ERR_SSL_SSLV3_ALERT_UNEXPECTED_MESSAGE`).
+    ERR_SSL_SSLV3_ALERT_UNEXPECTED_MESSAGE,
+    /// TLS: the peer sent alert 50, decode error (`ERR_SSL_TLSV1_ALERT_DECODE_ERROR`).
+    ERR_SSL_TLSV1_ALERT_DECODE_ERROR,
+    /// TLS: the peer sent alert 112, unrecognized name (`ERR_SSL_TLSV1_ALERT_UNRECOGNIZED_NAME`).
+    ERR_SSL_TLSV1_ALERT_UNRECOGNIZED_NAME,
+    /// TLS: the peer sent another fatal alert; the message names it (`ERR_SSL_TLSV1_ALERT`).
+    ERR_SSL_TLSV1_ALERT,
     /// No code: an error made by user code ([`Error::msg`],
     /// [`Error::other`]), as Node's `new Error('x')` whose `err.code` is
     /// `undefined`. Its string is empty.
@@ -145,6 +225,46 @@ impl ErrorCode {
         ErrorCode::ERR_SOCKET_CONNECTION_TIMEOUT,
         ErrorCode::ERR_UNKNOWN_ENCODING,
         ErrorCode::ERR_IP_BLOCKED,
+        ErrorCode::DEPTH_ZERO_SELF_SIGNED_CERT,
+        ErrorCode::SELF_SIGNED_CERT_IN_CHAIN,
+        ErrorCode::UNABLE_TO_VERIFY_LEAF_SIGNATURE,
+        ErrorCode::UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+        ErrorCode::UNABLE_TO_GET_ISSUER_CERT,
+        ErrorCode::CERT_HAS_EXPIRED,
+        ErrorCode::CERT_NOT_YET_VALID,
+        ErrorCode::CERT_REVOKED,
+        ErrorCode::CERT_SIGNATURE_FAILURE,
+        ErrorCode::CERT_REJECTED,
+        ErrorCode::ERR_TLS_CERT_ALTNAME_INVALID,
+        ErrorCode::ERR_TLS_HANDSHAKE_TIMEOUT,
+        ErrorCode::ERR_TLS_INVALID_STATE,
+        ErrorCode::ERR_TLS_INVALID_PROTOCOL_VERSION,
+        ErrorCode::ERR_TLS_INVALID_CONTEXT,
+        ErrorCode::ERR_TLS_REQUIRED_SERVER_NAME,
+        ErrorCode::ERR_INVALID_HANDLE_TYPE,
+        ErrorCode::ERR_OSSL_PEM_NO_START_LINE,
+        ErrorCode::ERR_OSSL_UNSUPPORTED,
+        ErrorCode::ERR_OSSL_X509_KEY_VALUES_MISMATCH,
+        ErrorCode::ERR_SSL_WRONG_VERSION_NUMBER,
+        ErrorCode::ERR_SSL_HTTP_REQUEST,
+        ErrorCode::ERR_SSL_NO_APPLICATION_PROTOCOL,
+        ErrorCode::ERR_SSL_UNSUPPORTED_PROTOCOL,
+        ErrorCode::ERR_SSL_NO_SHARED_CIPHER,
+        ErrorCode::ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE,
+        ErrorCode::ERR_SSL_DECRYPTION_FAILED_OR_BAD_RECORD_MAC,
+        ErrorCode::ERR_SSL_UNEXPECTED_MESSAGE,
+        ErrorCode::ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION,
+        ErrorCode::ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL,
+        ErrorCode::ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED,
+        ErrorCode::ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE,
+        ErrorCode::ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE,
+        ErrorCode::ERR_SSL_TLSV1_ALERT_UNKNOWN_CA,
+        ErrorCode::ERR_SSL_TLSV1_ALERT_DECRYPT_ERROR,
+        ErrorCode::ERR_SSL_TLSV1_ALERT_INTERNAL_ERROR,
+        ErrorCode::ERR_SSL_SSLV3_ALERT_UNEXPECTED_MESSAGE,
+        ErrorCode::ERR_SSL_TLSV1_ALERT_DECODE_ERROR,
+        ErrorCode::ERR_SSL_TLSV1_ALERT_UNRECOGNIZED_NAME,
+        ErrorCode::ERR_SSL_TLSV1_ALERT,
         ErrorCode::NO_CODE,
     ];
 
@@ -195,6 +315,46 @@ impl ErrorCode {
             ERR_SOCKET_CONNECTION_TIMEOUT => "ERR_SOCKET_CONNECTION_TIMEOUT",
             ERR_UNKNOWN_ENCODING => "ERR_UNKNOWN_ENCODING",
             ERR_IP_BLOCKED => "ERR_IP_BLOCKED",
+            DEPTH_ZERO_SELF_SIGNED_CERT => "DEPTH_ZERO_SELF_SIGNED_CERT",
+            SELF_SIGNED_CERT_IN_CHAIN => "SELF_SIGNED_CERT_IN_CHAIN",
+            UNABLE_TO_VERIFY_LEAF_SIGNATURE => "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+            UNABLE_TO_GET_ISSUER_CERT_LOCALLY => "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+            UNABLE_TO_GET_ISSUER_CERT => "UNABLE_TO_GET_ISSUER_CERT",
+            CERT_HAS_EXPIRED => "CERT_HAS_EXPIRED",
+            CERT_NOT_YET_VALID => "CERT_NOT_YET_VALID",
+            CERT_REVOKED => "CERT_REVOKED",
+            CERT_SIGNATURE_FAILURE => "CERT_SIGNATURE_FAILURE",
+            CERT_REJECTED => "CERT_REJECTED",
+            ERR_TLS_CERT_ALTNAME_INVALID => "ERR_TLS_CERT_ALTNAME_INVALID",
+            ERR_TLS_HANDSHAKE_TIMEOUT => "ERR_TLS_HANDSHAKE_TIMEOUT",
+            ERR_TLS_INVALID_STATE => "ERR_TLS_INVALID_STATE",
+            ERR_TLS_INVALID_PROTOCOL_VERSION => "ERR_TLS_INVALID_PROTOCOL_VERSION",
+            ERR_TLS_INVALID_CONTEXT => "ERR_TLS_INVALID_CONTEXT",
+            ERR_TLS_REQUIRED_SERVER_NAME => "ERR_TLS_REQUIRED_SERVER_NAME",
+            ERR_INVALID_HANDLE_TYPE => "ERR_INVALID_HANDLE_TYPE",
+            ERR_OSSL_PEM_NO_START_LINE => "ERR_OSSL_PEM_NO_START_LINE",
+            ERR_OSSL_UNSUPPORTED => "ERR_OSSL_UNSUPPORTED",
+            ERR_OSSL_X509_KEY_VALUES_MISMATCH => "ERR_OSSL_X509_KEY_VALUES_MISMATCH",
+            ERR_SSL_WRONG_VERSION_NUMBER => "ERR_SSL_WRONG_VERSION_NUMBER",
+            ERR_SSL_HTTP_REQUEST => "ERR_SSL_HTTP_REQUEST",
+            ERR_SSL_NO_APPLICATION_PROTOCOL => "ERR_SSL_NO_APPLICATION_PROTOCOL",
+            ERR_SSL_UNSUPPORTED_PROTOCOL => "ERR_SSL_UNSUPPORTED_PROTOCOL",
+            ERR_SSL_NO_SHARED_CIPHER => "ERR_SSL_NO_SHARED_CIPHER",
+            ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE => "ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE",
+            ERR_SSL_DECRYPTION_FAILED_OR_BAD_RECORD_MAC => "ERR_SSL_DECRYPTION_FAILED_OR_BAD_RECORD_MAC",
+            ERR_SSL_UNEXPECTED_MESSAGE => "ERR_SSL_UNEXPECTED_MESSAGE",
+            ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION => "ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION",
+            ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL => "ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL",
+            ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED => "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED",
+            ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE => "ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE",
+            ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE => "ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE",
+            ERR_SSL_TLSV1_ALERT_UNKNOWN_CA => "ERR_SSL_TLSV1_ALERT_UNKNOWN_CA",
+            ERR_SSL_TLSV1_ALERT_DECRYPT_ERROR => "ERR_SSL_TLSV1_ALERT_DECRYPT_ERROR",
+            ERR_SSL_TLSV1_ALERT_INTERNAL_ERROR => "ERR_SSL_TLSV1_ALERT_INTERNAL_ERROR",
+            ERR_SSL_SSLV3_ALERT_UNEXPECTED_MESSAGE => "ERR_SSL_SSLV3_ALERT_UNEXPECTED_MESSAGE",
+            ERR_SSL_TLSV1_ALERT_DECODE_ERROR => "ERR_SSL_TLSV1_ALERT_DECODE_ERROR",
+            ERR_SSL_TLSV1_ALERT_UNRECOGNIZED_NAME => "ERR_SSL_TLSV1_ALERT_UNRECOGNIZED_NAME",
+            ERR_SSL_TLSV1_ALERT => "ERR_SSL_TLSV1_ALERT",
             NO_CODE => "",
         }
     }
@@ -622,6 +782,17 @@ impl Error {
             | ERR_SERVER_ALREADY_LISTEN
             | ERR_SERVER_NOT_RUNNING
             | NO_CODE => K::Other,
+            ERR_INVALID_HANDLE_TYPE
+            | ERR_TLS_INVALID_PROTOCOL_VERSION
+            | ERR_TLS_REQUIRED_SERVER_NAME
+            | ERR_TLS_INVALID_CONTEXT
+            | ERR_OSSL_PEM_NO_START_LINE
+            | ERR_OSSL_UNSUPPORTED
+            | ERR_OSSL_X509_KEY_VALUES_MISMATCH => K::InvalidInput,
+            ERR_TLS_HANDSHAKE_TIMEOUT => K::TimedOut,
+            ERR_TLS_INVALID_STATE => K::NotConnected,
+            // Certificate verdicts and TLS protocol failures.
+            _ => K::InvalidData,
         }
     }
 }

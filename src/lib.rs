@@ -159,6 +159,8 @@ mod stream;
 pub mod tcp;
 mod text;
 mod timer;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod transport;
 mod uncaught;
 mod write_queue;

@@ -66,6 +66,57 @@ impl ReadBuffer {
     }
 }
 
+#[cfg(feature = "tls")]
+impl ReadBuffer {
+    /// TLS: reads at most `max` bytes after `prefix` (the incomplete
+    /// record kept from the last read, copied in first) and hands the whole
+    /// as a mutable chunk, for rustls to decrypt in place, with how many
+    /// bytes were read: `Some(0)` is the peer's FIN, `None` a would-block
+    /// read with a prefix to process (without one, `WouldBlock` is `Err`).
+    #[allow(unsafe_code)]
+    pub(crate) fn read_mut_after(
+        &mut self,
+        prefix: &[u8],
+        socket: &socket2::SockRef<'_>,
+        max: usize,
+    ) -> io::Result<(BytesMut, Option<usize>)> {
+        debug_assert!(self.buf.is_empty());
+        if self.buf.capacity() < prefix.len() + READ_BUFFER_MIN {
+            self.buf.reserve(prefix.len() + READ_BUFFER);
+        }
+        self.buf.extend_from_slice(prefix);
+        let spare = self.buf.spare_capacity_mut();
+        let want = max.min(spare.len());
+        let n = match socket.recv(&mut spare[..want]) {
+            Ok(n) => n.min(want),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && !prefix.is_empty() => {
+                let chunk = self.buf.split();
+                return Ok((chunk, None));
+            }
+            Err(e) => {
+                self.buf.clear();
+                return Err(e);
+            }
+        };
+        // SAFETY: `recv` wrote the first `n` bytes of the spare capacity
+        // (socket2 guarantees `n` is at most the slice length and that
+        // those bytes are initialized), which follows the `prefix.len()`
+        // initialized bytes already in the buffer.
+        unsafe { self.buf.set_len(prefix.len() + n) };
+        Ok((self.buf.split(), Some(n)))
+    }
+
+    /// TLS: a decrypted record, copied into the buffer and split off.
+    pub(crate) fn copy_in(&mut self, bytes: &[u8]) -> Bytes {
+        debug_assert!(self.buf.is_empty());
+        if self.buf.capacity() < bytes.len() {
+            self.buf.reserve(bytes.len().max(READ_BUFFER));
+        }
+        self.buf.extend_from_slice(bytes);
+        self.buf.split().freeze()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,6 +23,9 @@ const EV_CONNECTION: u8 = 1;
 const EV_CLOSE: u8 = 2;
 const EV_ERROR: u8 = 3;
 const EV_DROP: u8 = 4;
+const EV_SECURE_CONNECTION: u8 = 5;
+const EV_TLS_CLIENT_ERROR: u8 = 6;
+const EV_KEYLOG: u8 = 7;
 
 const SERVER_EVENTS: &[EventSpec] = &[
     EventSpec::new("listening", Shape::Unit),
@@ -30,6 +33,9 @@ const SERVER_EVENTS: &[EventSpec] = &[
     EventSpec::new("close", Shape::Unit),
     EventSpec::new("error", Shape::Error),
     EventSpec::new("drop", Shape::Drop),
+    EventSpec::new("secureConnection", Shape::Socket),
+    EventSpec::new("tlsClientError", Shape::TlsClientError),
+    EventSpec::new("keylog", Shape::Keylog),
 ];
 
 /// Deferred server work.
@@ -57,6 +63,9 @@ pub(crate) struct ServerState {
     listen_seq: u64,
     close_pending: bool,
     close_queued: bool,
+    /// A TLS server's contexts and options (`tls::create_server`).
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<std::rc::Rc<crate::tls::ServerTls>>,
 }
 
 impl ServerState {
@@ -156,7 +165,42 @@ crate::emitter::typed_events!(Server, "server" {
         "listening or accepting failed (`|server, err|`).";
     "drop" => drop = EV_DROP, on_drop, once_drop, (&DropInfo) as (DropInfo,),
         "a connection was refused over `max_connections` (`|server, info|`).";
+    "secureConnection" => secure_connection = EV_SECURE_CONNECTION, on_secure_connection,
+        once_secure_connection, (&Socket) as (Socket,),
+        "TLS: a connection's handshake is done (and its certificate judged) (`|server, socket|`).";
+    "tlsClientError" => tls_client_error = EV_TLS_CLIENT_ERROR, on_tls_client_error,
+        once_tls_client_error, (&Error, &Socket) as (Error, Socket),
+        "TLS: a connection failed before `'secureConnection'` (`|server, err, socket|`); the \
+         socket is destroyed already.";
+    "keylog" => keylog = EV_KEYLOG, on_keylog, once_keylog,
+        (&bytes::Bytes, &Socket) as (bytes::Bytes, Socket),
+        "TLS: key material of a connection, one NSS key log line (`|server, line, socket|`).";
 });
+
+/// Whether the server has a `'keylog'` listener (its connections then
+/// collect their secrets).
+#[cfg(feature = "tls")]
+pub(crate) fn has_keylog_listener(c: &mut Core, key: Key) -> bool {
+    srv(c, key).is_some_and(|s| s.listeners.has(EV_KEYLOG))
+}
+
+/// `'secureConnection'` with the socket whose handshake is done.
+#[cfg(feature = "tls")]
+pub(crate) fn emit_secure_connection(key: Key, socket: &Socket) {
+    emit(key, EV_SECURE_CONNECTION, &Payload::Socket(socket));
+}
+
+/// `'tlsClientError'`: nothing happens without a listener, as in Node.
+#[cfg(feature = "tls")]
+pub(crate) fn emit_tls_client_error(key: Key, err: &Error, socket: &Socket) {
+    emit(key, EV_TLS_CLIENT_ERROR, &Payload::TlsClientError(err, socket));
+}
+
+/// `'keylog'` on the server, with the connection's socket.
+#[cfg(feature = "tls")]
+pub(crate) fn emit_keylog(key: Key, line: &bytes::Bytes, socket: &Socket) {
+    emit(key, EV_KEYLOG, &Payload::Keylog(line, socket));
+}
 
 fn emit(key: Key, event: u8, payload: &Payload<'_>) -> bool {
     let server = Server::from_key(key);
@@ -266,6 +310,10 @@ fn accept_one(c: &mut Core, key: Key) -> Accept {
                 Ok(sk) => {
                     if let Some(s) = srv(c, key) {
                         s.connections += 1;
+                    }
+                    #[cfg(feature = "tls")]
+                    if let Some(tls) = srv(c, key).and_then(|s| s.tls.clone()) {
+                        crate::tls::accept(c, sk, key, &tls);
                     }
                     Accept::Connection(sk)
                 }
@@ -505,6 +553,11 @@ fn listen_resolved(
 }
 
 impl Server {
+    #[cfg(feature = "tls")]
+    pub(crate) fn key(&self) -> Key {
+        self.key
+    }
+
     pub(crate) fn from_key(key: Key) -> Server {
         Server {
             key,
@@ -529,6 +582,8 @@ impl Server {
                 listen_seq: 0,
                 close_pending: false,
                 close_queued: false,
+                #[cfg(feature = "tls")]
+                tls: None,
             });
             Server::from_key(Key::new(index, generation))
         })

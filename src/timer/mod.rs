@@ -191,6 +191,27 @@ pub fn next_tick(callback: impl FnOnce() + 'static) {
     event_loop::next_tick(callback);
 }
 
+/// A one-shot timer set from inside the loop's borrow (the loop's own
+/// timers, e.g. a TLS handshake timeout): unref'd, so it never keeps the
+/// loop alive by itself.
+#[cfg(feature = "tls")]
+pub(crate) fn set_internal_timeout(
+    c: &mut crate::event_loop::Core,
+    callback: impl FnOnce() + 'static,
+    ms: u64,
+) -> Timer {
+    let mut callback = Some(callback);
+    let f: Box<dyn FnMut()> = Box::new(move || {
+        if let Some(cb) = callback.take() {
+            cb()
+        }
+    });
+    let now = c.update_now();
+    let key = c.timers.insert(&mut c.gens, now, ms, false, f);
+    c.timers.set_ref(key, false);
+    Timer::new(key, Kind::Timeout)
+}
+
 /// Cancels a [`set_timeout`] timer (a no-op if it already ran).
 ///
 /// # Examples

@@ -12,6 +12,11 @@ impl Socket {
         }
     }
 
+    #[cfg(feature = "tls")]
+    pub(crate) fn key(&self) -> Key {
+        self.key
+    }
+
     /// A socket that is not connected yet; call [`connect`](Socket::connect).
     ///
     /// # Examples

@@ -34,6 +34,10 @@ use crate::write_queue::{Discarded, WriteQueue, MAX_IOVECS};
 mod api;
 mod connect_path;
 mod read_path;
+#[cfg(feature = "tls")]
+pub(crate) mod tls_path;
+#[cfg(feature = "tls")]
+pub(crate) mod tls_api;
 mod user_data;
 mod write_path;
 
@@ -60,6 +64,14 @@ pub(crate) const EV_LOOKUP: u8 = 9;
 pub(crate) const EV_ATTEMPT: u8 = 10;
 pub(crate) const EV_ATTEMPT_FAILED: u8 = 11;
 pub(crate) const EV_ATTEMPT_TIMEOUT: u8 = 12;
+pub(crate) const EV_SECURE_CONNECT: u8 = 13;
+pub(crate) const EV_SECURE: u8 = 14;
+pub(crate) const EV_KEYLOG: u8 = 15;
+
+/// `SocketState::layers`: `'data'` is decoded text.
+const LAYER_DECODE: u8 = 1;
+/// `SocketState::layers`: the stream carries TLS records.
+const LAYER_TLS: u8 = 2;
 
 pub(crate) const SOCKET_EVENTS: &[EventSpec] = &[
     EventSpec::new("connect", Shape::Unit),
@@ -79,6 +91,9 @@ pub(crate) const SOCKET_EVENTS: &[EventSpec] = &[
     EventSpec::new("connectionAttempt", Shape::Attempt),
     EventSpec::new("connectionAttemptFailed", Shape::Attempt),
     EventSpec::new("connectionAttemptTimeout", Shape::Attempt),
+    EventSpec::new("secureConnect", Shape::Unit),
+    EventSpec::new("secure", Shape::Unit),
+    EventSpec::new("keylog", Shape::Data),
 ];
 
 /// Where a socket is in its life.
@@ -216,8 +231,10 @@ pub(crate) struct SocketState {
     /// `pause()` while connecting): nothing is read until `resume()`, as
     /// Node never starts reading such a socket.
     read_held: bool,
-    /// `decoder` is set (kept here so that the read path need not look).
-    decoding: bool,
+    /// What sits between the stream and the user (`LAYER_*` bits): text
+    /// decoding, TLS. Kept here so that the read and write paths test one
+    /// byte of line 0 rather than the cold fields.
+    layers: u8,
     /// `read_buffered` holds chunks (`read_buffered_len > 0`).
     has_buffered: bool,
     bytes_read: u64,
@@ -276,6 +293,9 @@ pub(crate) struct SocketState {
     keep_alive: bool,
     /// IP type of service / IPv6 traffic class, applied once connected.
     tos: Option<u8>,
+    /// TLS over the stream (`LAYER_TLS`).
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<Box<tls_path::TlsState>>,
 }
 
 impl SocketState {
@@ -308,7 +328,7 @@ impl SocketState {
 
     fn set_decoder(&mut self, decoder: TextDecoder) {
         self.decoder = Some(Box::new(decoder));
-        self.decoding = true;
+        self.layers |= LAYER_DECODE;
     }
 
     pub(crate) fn new(generation: u32, options: &SocketOptions) -> SocketState {
@@ -321,7 +341,7 @@ impl SocketState {
             end_cbs: Vec::new(),
             read_buffered: None,
             read_buffered_len: 0,
-            decoding: false,
+            layers: 0,
             has_buffered: false,
             server: None,
             remote: None,
@@ -366,6 +386,8 @@ impl SocketState {
             keep_alive_interval_s: 0,
             keep_alive_count: 0,
             tos: None,
+            #[cfg(feature = "tls")]
+            tls: None,
             corked: false,
             cork_depth: 0,
             error_history: Vec::new(),
@@ -578,6 +600,14 @@ crate::emitter::typed_events!(Socket, "socket" {
         on_connection_attempt_timeout, once_connection_attempt_timeout,
         (&crate::ConnectionAttempt) as (crate::ConnectionAttempt,),
         "a connection attempt timed out (`|socket, attempt|`).";
+    "secureConnect" => secure_connect = EV_SECURE_CONNECT, on_secure_connect, once_secure_connect,
+        () as (), "TLS client: the handshake is done and the server judged (`tls::connect`).";
+    "secure" => secure = EV_SECURE, on_secure, once_secure, () as (),
+        "TLS: the handshake is done (every TLS socket; the only signal of an upgraded server \
+         socket).";
+    "keylog" => keylog = EV_KEYLOG, on_keylog, once_keylog, (&Bytes) as (Bytes,),
+        "TLS: a line of key material in the NSS `SSLKEYLOGFILE` format (`|socket, line|`), \
+         for decrypting captures. Only handshakes after the listener was added report it.";
 });
 
 /// Emits a socket event to a snapshot of its listeners.
@@ -712,7 +742,7 @@ pub(crate) fn on_ready(index: usize, event: &mio::event::Event) {
         }
         // Nothing queued means nothing to flush: a pending end() or
         // 'drain' only exists behind queued bytes.
-        let flush_now = writable && !s.queue.is_empty();
+        let flush_now = writable && (!s.queue.is_empty() || s.layers & LAYER_TLS != 0);
         let first = (readable && !flush_now).then(|| read_path::first_step(c, key));
         Some((key, Phase::Open, flush_now, first))
     });

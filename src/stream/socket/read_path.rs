@@ -4,7 +4,7 @@
 use super::*;
 use crate::emitter::Snapshot;
 
-enum ReadStep {
+pub(super) enum ReadStep {
     /// A chunk for `'data'`, with the listeners to call (taken in the same
     /// borrow, as Node's emit copies its listener list). `last`: the kernel
     /// is drained and nothing is buffered, so the burst ends after it.
@@ -20,11 +20,14 @@ enum ReadStep {
     },
     Again,
     Stop,
+    /// TLS: the handshake finished; its verdict and events come next.
+    #[cfg(feature = "tls")]
+    Secure,
 }
 
 /// The step that hands `chunk` to the `'data'` listeners.
-fn deliver_step(s: &SocketState, chunk: Bytes, last: bool) -> ReadStep {
-    if s.decoding {
+pub(super) fn deliver_step(s: &SocketState, chunk: Bytes, last: bool) -> ReadStep {
+    if s.layers & LAYER_DECODE != 0 {
         ReadStep::Decode { chunk, last }
     } else {
         let listeners = s.listeners.snapshot(EV_DATA);
@@ -44,6 +47,10 @@ fn read_step(c: &mut Core, key: Key, budget: &mut usize) -> ReadStep {
     };
     if s.destroyed || s.phase != Phase::Open {
         return ReadStep::Stop;
+    }
+    #[cfg(feature = "tls")]
+    if s.layers & LAYER_TLS != 0 {
+        return super::tls_path::read_step(c, key, budget);
     }
     let flowing = s.flowing == Some(true);
     // The flag (hot) rather than the queue (cold).
@@ -182,6 +189,11 @@ fn read_burst(key: Key, mut next: Option<ReadStep>, mut budget: usize) {
             }
             ReadStep::Again => continue,
             ReadStep::Stop => break,
+            #[cfg(feature = "tls")]
+            ReadStep::Secure => {
+                super::tls_path::secured(key);
+                false
+            }
         };
         if last {
             break;

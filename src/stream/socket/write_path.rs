@@ -18,6 +18,10 @@ pub(super) fn flush_step(c: &mut Core, key: Key) {
     if s.destroyed || s.phase != Phase::Open {
         return;
     }
+    #[cfg(feature = "tls")]
+    if s.layers & LAYER_TLS != 0 {
+        return super::tls_path::flush_step(c, key);
+    }
     let mut failure = None;
     while s.queue.sendable() > 0 && s.writable_ready {
         let Some(stream) = s.stream.as_mut() else {
@@ -92,6 +96,10 @@ pub(super) fn after_flush(key: Key) {
 /// Shuts our write side (the queue is empty): `'finish'` on the next tick.
 fn shutdown(c: &mut Core, key: Key) {
     let Some(s) = sock(c, key) else { return };
+    #[cfg(feature = "tls")]
+    if s.layers & LAYER_TLS != 0 {
+        return super::tls_path::shutdown(c, key);
+    }
     s.shutdown = true;
     let result = match s.stream.as_ref() {
         Some(stream) => stream.shutdown(Shutdown::Write),
@@ -202,6 +210,10 @@ pub(super) fn write_to(c: &mut Core, key: Key, data: impl WriteData, cb: Option<
             destroy(c, key, Some(err));
         }
         return false;
+    }
+    #[cfg(feature = "tls")]
+    if s.layers & LAYER_TLS != 0 {
+        return super::tls_path::write(c, key, data, cb);
     }
     let Core { sockets, wheel, .. } = c;
     let s = &mut sockets[key.index()];
