@@ -71,15 +71,17 @@ impl ReadBuffer {
     /// TLS: reads at most `max` bytes after `prefix` (the incomplete
     /// record kept from the last read, copied in first) and hands the whole
     /// as a mutable chunk, for rustls to decrypt in place, with how many
-    /// bytes were read: `Some(0)` is the peer's FIN, `None` a would-block
-    /// read with a prefix to process (without one, `WouldBlock` is `Err`).
+    /// bytes were read and how many were asked for (fewer than `max` when
+    /// the prefix took room; a read shorter than that drained the kernel):
+    /// `Some(0)` is the peer's FIN, `None` a would-block read with a prefix
+    /// to process (without one, `WouldBlock` is `Err`).
     #[allow(unsafe_code)]
     pub(crate) fn read_mut_after(
         &mut self,
         prefix: &[u8],
         socket: &socket2::SockRef<'_>,
         max: usize,
-    ) -> io::Result<(BytesMut, Option<usize>)> {
+    ) -> io::Result<(BytesMut, Option<usize>, usize)> {
         debug_assert!(self.buf.is_empty());
         if self.buf.capacity() < prefix.len() + READ_BUFFER_MIN {
             self.buf.reserve(prefix.len() + READ_BUFFER);
@@ -91,7 +93,7 @@ impl ReadBuffer {
             Ok(n) => n.min(want),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock && !prefix.is_empty() => {
                 let chunk = self.buf.split();
-                return Ok((chunk, None));
+                return Ok((chunk, None, want));
             }
             Err(e) => {
                 self.buf.clear();
@@ -103,7 +105,7 @@ impl ReadBuffer {
         // those bytes are initialized), which follows the `prefix.len()`
         // initialized bytes already in the buffer.
         unsafe { self.buf.set_len(prefix.len() + n) };
-        Ok((self.buf.split(), Some(n)))
+        Ok((self.buf.split(), Some(n), want))
     }
 
     /// TLS: a decrypted record, copied into the buffer and split off.

@@ -193,7 +193,11 @@ pub(crate) fn emit_secure_connection(key: Key, socket: &Socket) {
 /// `'tlsClientError'`: nothing happens without a listener, as in Node.
 #[cfg(feature = "tls")]
 pub(crate) fn emit_tls_client_error(key: Key, err: &Error, socket: &Socket) {
-    emit(key, EV_TLS_CLIENT_ERROR, &Payload::TlsClientError(err, socket));
+    emit(
+        key,
+        EV_TLS_CLIENT_ERROR,
+        &Payload::TlsClientError(err, socket),
+    );
 }
 
 /// `'keylog'` on the server, with the connection's socket.

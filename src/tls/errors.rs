@@ -11,7 +11,9 @@ use crate::error::{Error, ErrorCode};
 pub(crate) fn protocol_error(err: &rustls::Error, first_bytes: &[u8]) -> Error {
     use rustls::Error as E;
     let (code, message): (ErrorCode, String) = match err {
-        E::InvalidMessage(_) | E::InappropriateMessage { .. } | E::InappropriateHandshakeMessage { .. }
+        E::InvalidMessage(_)
+        | E::InappropriateMessage { .. }
+        | E::InappropriateHandshakeMessage { .. }
             if looks_like_http(first_bytes) =>
         {
             (ErrorCode::ERR_SSL_HTTP_REQUEST, "http request".into())
@@ -37,9 +39,10 @@ pub(crate) fn protocol_error(err: &rustls::Error, first_bytes: &[u8]) -> Error {
             "peer did not return a certificate".into(),
         ),
         E::PeerIncompatible(p) => match p {
-            PeerIncompatible::NoCipherSuitesInCommon => {
-                (ErrorCode::ERR_SSL_NO_SHARED_CIPHER, "no shared cipher".into())
-            }
+            PeerIncompatible::NoCipherSuitesInCommon => (
+                ErrorCode::ERR_SSL_NO_SHARED_CIPHER,
+                "no shared cipher".into(),
+            ),
             PeerIncompatible::Tls12NotOffered
             | PeerIncompatible::Tls12NotOfferedOrEnabled
             | PeerIncompatible::Tls13RequiredForQuic
@@ -87,7 +90,10 @@ fn alert_error(alert: AlertDescription, err: &rustls::Error) -> Error {
             ErrorCode::ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE,
             "sslv3 alert bad certificate",
         ),
-        A::UnknownCA => (ErrorCode::ERR_SSL_TLSV1_ALERT_UNKNOWN_CA, "tlsv1 alert unknown ca"),
+        A::UnknownCA => (
+            ErrorCode::ERR_SSL_TLSV1_ALERT_UNKNOWN_CA,
+            "tlsv1 alert unknown ca",
+        ),
         A::DecryptError => (
             ErrorCode::ERR_SSL_TLSV1_ALERT_DECRYPT_ERROR,
             "tlsv1 alert decrypt error",
@@ -158,7 +164,11 @@ mod tests {
             b"",
         );
         assert_eq!(e.code(), "ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION");
-        assert!(e.message().ends_with("SSL alert number 70"), "{}", e.message());
+        assert!(
+            e.message().ends_with("SSL alert number 70"),
+            "{}",
+            e.message()
+        );
         assert!(std::error::Error::source(&e).is_some());
     }
 }

@@ -43,8 +43,8 @@ use std::time::Duration;
 use rustls::pki_types::ServerName;
 use rustls::ServerConfig;
 
-pub use context::{create_secure_context, SecureContext, SecureContextOptions, TlsVersion};
 pub use crate::stream::socket::tls_api::Cipher;
+pub use context::{create_secure_context, SecureContext, SecureContextOptions, TlsVersion};
 pub use peer_certificate::{CertificateParseError, DistinguishedName, PeerCertificate};
 
 use crate::error::{Error, ErrorCode};
@@ -219,7 +219,10 @@ impl Server {
         .ok_or_else(|| Error::new(ErrorCode::ERR_TLS_INVALID_CONTEXT, "not a TLS server"))?;
         let built = create_secure_context(context)?;
         let identity = built.inner.identity.clone().ok_or_else(|| {
-            Error::new(ErrorCode::ERR_TLS_INVALID_CONTEXT, "the context has no certificate")
+            Error::new(
+                ErrorCode::ERR_TLS_INVALID_CONTEXT,
+                "the context has no certificate",
+            )
         })?;
         if let Ok(mut names) = tls.resolver.names.write() {
             names.push((hostname.to_owned(), identity));
@@ -377,7 +380,9 @@ impl ConnectOptions {
         };
         let name = ServerName::try_from(host.clone())
             .or_else(|_| ServerName::try_from("invalid.invalid".to_owned()))
-            .map_err(|e| Error::with_source(ErrorCode::ERR_INVALID_ARG_VALUE, "bad host name", e))?;
+            .map_err(|e| {
+                Error::with_source(ErrorCode::ERR_INVALID_ARG_VALUE, "bad host name", e)
+            })?;
         let sni = self.servername.is_some() && matches!(name, ServerName::DnsName(_));
         let config = context.inner.client_config(sni)?;
         let session = Session::client(config, name.clone(), self.alpn_protocols.clone())

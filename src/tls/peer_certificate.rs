@@ -31,16 +31,34 @@ pub struct PeerCertificate {
 pub struct DistinguishedName(Vec<(String, String)>);
 impl DistinguishedName {
     /// get
-    pub fn get(&self, short: &str) -> Option<&str> { self.0.iter().find(|(k, _)| k == short).map(|(_, v)| v.as_str()) }
+    pub fn get(&self, short: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == short)
+            .map(|(_, v)| v.as_str())
+    }
 }
 /// err
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertificateParseError;
-impl fmt::Display for CertificateParseError { fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str("bad") } }
+impl fmt::Display for CertificateParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("bad")
+    }
+}
 impl std::error::Error for CertificateParseError {}
 impl PeerCertificate {
     /// parse
-    pub fn from_der(der: &[u8]) -> Result<PeerCertificate, CertificateParseError> { let _ = der; Err(CertificateParseError) }
+    pub fn from_der(der: &[u8]) -> Result<PeerCertificate, CertificateParseError> {
+        let _ = der;
+        Err(CertificateParseError)
+    }
 }
 /// hex
-pub fn colon_hex(bytes: &[u8]) -> String { bytes.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":") }
+pub fn colon_hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}

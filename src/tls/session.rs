@@ -195,7 +195,9 @@ impl Session {
                         out.truncate(start + n);
                         return Ok(());
                     }
-                    Err(EncryptError::InsufficientSize(InsufficientSizeError { required_size })) => {
+                    Err(EncryptError::InsufficientSize(InsufficientSizeError {
+                        required_size,
+                    })) => {
                         room = required_size;
                     }
                     Err(_) => {

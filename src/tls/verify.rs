@@ -12,8 +12,8 @@ use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore};
 use rustls::SignatureScheme;
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore};
 
 use super::peer_certificate::PeerCertificate;
 use crate::error::{Error, ErrorCode};
@@ -152,7 +152,9 @@ pub(crate) fn verify_server(
     let verdict = match &trust.server {
         Some(v) => v.verify_server_cert(leaf, rest, name, &[], UnixTime::now()),
         // No trust anchors at all: nothing can be trusted.
-        None => Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)),
+        None => Err(rustls::Error::InvalidCertificate(
+            CertificateError::UnknownIssuer,
+        )),
     };
     match verdict {
         Ok(_) => Ok(true),
@@ -177,8 +179,12 @@ pub(crate) fn verify_client(
         ));
     };
     let verdict = match &trust.client {
-        Some(v) => v.verify_client_cert(leaf, rest, UnixTime::now()).map(|_| ()),
-        None => Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)),
+        Some(v) => v
+            .verify_client_cert(leaf, rest, UnixTime::now())
+            .map(|_| ()),
+        None => Err(rustls::Error::InvalidCertificate(
+            CertificateError::UnknownIssuer,
+        )),
     };
     verdict.map_err(|e| chain_error(&e, chain.unwrap_or_default()))
 }
@@ -213,9 +219,10 @@ fn chain_error(err: &rustls::Error, chain: &[CertificateDer<'static>]) -> Error 
         rustls::Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
             (ErrorCode::CERT_HAS_EXPIRED, "certificate has expired")
         }
-        rustls::Error::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => {
-            (ErrorCode::CERT_NOT_YET_VALID, "certificate is not yet valid")
-        }
+        rustls::Error::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => (
+            ErrorCode::CERT_NOT_YET_VALID,
+            "certificate is not yet valid",
+        ),
         rustls::Error::InvalidCertificate(C::Revoked) => {
             (ErrorCode::CERT_REVOKED, "certificate revoked")
         }

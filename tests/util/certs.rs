@@ -75,14 +75,23 @@ pub fn certs() -> &'static Certs {
 }
 
 fn make() -> Certs {
-    let ca = CertifiedIssuer::self_signed(ca_params("Test CA"), KeyPair::generate().unwrap()).unwrap();
+    let ca =
+        CertifiedIssuer::self_signed(ca_params("Test CA"), KeyPair::generate().unwrap()).unwrap();
     let names = ["localhost", "127.0.0.1", "::1"];
 
     let key = KeyPair::generate().unwrap();
-    let server = pair(&leaf_params("localhost", &names).signed_by(&key, &ca).unwrap(), &key);
+    let server = pair(
+        &leaf_params("localhost", &names)
+            .signed_by(&key, &ca)
+            .unwrap(),
+        &key,
+    );
 
     let key = KeyPair::generate().unwrap();
-    let self_signed = pair(&leaf_params("localhost", &names).self_signed(&key).unwrap(), &key);
+    let self_signed = pair(
+        &leaf_params("localhost", &names).self_signed(&key).unwrap(),
+        &key,
+    );
 
     let key = KeyPair::generate().unwrap();
     let other = pair(
@@ -99,13 +108,18 @@ fn make() -> Certs {
     let expired = pair(&p.signed_by(&key, &ca).unwrap(), &key);
 
     let key = KeyPair::generate().unwrap();
-    let client = pair(&leaf_params("client1", &[]).signed_by(&key, &ca).unwrap(), &key);
+    let client = pair(
+        &leaf_params("client1", &[]).signed_by(&key, &ca).unwrap(),
+        &key,
+    );
 
     let rogue =
         CertifiedIssuer::self_signed(ca_params("Rogue CA"), KeyPair::generate().unwrap()).unwrap();
     let key = KeyPair::generate().unwrap();
     let bad_client = pair(
-        &leaf_params("badclient", &[]).signed_by(&key, &rogue).unwrap(),
+        &leaf_params("badclient", &[])
+            .signed_by(&key, &rogue)
+            .unwrap(),
         &key,
     );
 
@@ -116,7 +130,9 @@ fn make() -> Certs {
     )
     .unwrap();
     let key = KeyPair::generate().unwrap();
-    let leaf = leaf_params("localhost", &names).signed_by(&key, &inter).unwrap();
+    let leaf = leaf_params("localhost", &names)
+        .signed_by(&key, &inter)
+        .unwrap();
     let chained = Pair {
         cert: format!("{}{}", leaf.pem(), inter.pem()),
         key: key.serialize_pem(),

@@ -35,9 +35,9 @@ mod api;
 mod connect_path;
 mod read_path;
 #[cfg(feature = "tls")]
-pub(crate) mod tls_path;
-#[cfg(feature = "tls")]
 pub(crate) mod tls_api;
+#[cfg(feature = "tls")]
+pub(crate) mod tls_path;
 mod user_data;
 mod write_path;
 

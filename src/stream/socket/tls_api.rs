@@ -58,7 +58,11 @@ fn suite_names(suite: CipherSuite) -> (&'static str, &'static str) {
 impl Socket {
     /// Runs `f` on the socket's TLS state, if it has one.
     fn with_tls<R>(&self, f: impl FnOnce(&mut tls_path::TlsState) -> Option<R>) -> Option<R> {
-        with(|c| sock(c, self.key).and_then(|s| s.tls.as_deref_mut()).and_then(f))
+        with(|c| {
+            sock(c, self.key)
+                .and_then(|s| s.tls.as_deref_mut())
+                .and_then(f)
+        })
     }
 
     /// Node's `socket.encrypted`: whether this socket speaks TLS.
@@ -140,19 +144,20 @@ impl Socket {
     pub fn get_peer_certificate(&self) -> Option<PeerCertificate> {
         let der = self.get_peer_certificate_chain().into_iter().next()?;
         let mut cert = PeerCertificate::from_der(&der).ok()?;
-        cert.fingerprint256 = self.with_tls(|t| {
-            let suite = t.session.common().negotiated_cipher_suite()?;
-            let hash = match suite {
-                SupportedCipherSuite::Tls13(s) => s.common.hash_provider,
-                SupportedCipherSuite::Tls12(s) => s.common.hash_provider,
-            };
-            // The fingerprint is SHA-256 whatever the suite's hash: use the
-            // SHA-256 suite's provider when the suite's is SHA-384.
-            (hash.algorithm() == rustls::crypto::hash::HashAlgorithm::SHA256)
-                .then(|| crate::tls::peer_certificate::colon_hex(hash.hash(&der).as_ref()))
-                .or_else(|| sha256(&der))
-        })
-        .unwrap_or_default();
+        cert.fingerprint256 = self
+            .with_tls(|t| {
+                let suite = t.session.common().negotiated_cipher_suite()?;
+                let hash = match suite {
+                    SupportedCipherSuite::Tls13(s) => s.common.hash_provider,
+                    SupportedCipherSuite::Tls12(s) => s.common.hash_provider,
+                };
+                // The fingerprint is SHA-256 whatever the suite's hash: use the
+                // SHA-256 suite's provider when the suite's is SHA-384.
+                (hash.algorithm() == rustls::crypto::hash::HashAlgorithm::SHA256)
+                    .then(|| crate::tls::peer_certificate::colon_hex(hash.hash(&der).as_ref()))
+                    .or_else(|| sha256(&der))
+            })
+            .unwrap_or_default();
         Some(cert)
     }
 
@@ -220,7 +225,8 @@ fn sha256(der: &[u8]) -> Option<String> {
     let provider = crate::tls::context::provider().ok()?;
     provider.cipher_suites.iter().find_map(|s| match s {
         SupportedCipherSuite::Tls13(s)
-            if s.common.hash_provider.algorithm() == rustls::crypto::hash::HashAlgorithm::SHA256 =>
+            if s.common.hash_provider.algorithm()
+                == rustls::crypto::hash::HashAlgorithm::SHA256 =>
         {
             Some(crate::tls::peer_certificate::colon_hex(
                 s.common.hash_provider.hash(der).as_ref(),

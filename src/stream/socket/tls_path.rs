@@ -188,7 +188,7 @@ pub(super) fn read_step(c: &mut Core, key: Key, budget: &mut usize) -> ReadStep 
     };
     let partial = std::mem::take(&mut t.partial);
     let read = read_buf.read_mut_after(&partial, &socket2::SockRef::from(stream), want);
-    let (mut chunk, n) = match read {
+    let (mut chunk, n, asked) = match read {
         Ok(r) => r,
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
             s.readable_ready = false;
@@ -221,7 +221,7 @@ pub(super) fn read_step(c: &mut Core, key: Key, budget: &mut usize) -> ReadStep 
         }
         Some(n) => {
             *budget = budget.saturating_sub(n);
-            if n < want && !s.peer_closed {
+            if n < asked && !s.peer_closed {
                 s.readable_ready = false;
             }
         }
@@ -235,9 +235,9 @@ pub(super) fn read_step(c: &mut Core, key: Key, budget: &mut usize) -> ReadStep 
     let t = s.tls.as_deref_mut().expect("checked above");
     let mut plain: SmallVec<[Bytes; 4]> = SmallVec::new();
     OBSERVED.with(|o| o.borrow_mut().want_keylog = t.want_keylog);
-    let got = t
-        .session
-        .receive(&mut chunk[..], &mut t.pending, &mut |p| plain.push(read_buf.copy_in(p)));
+    let got = t.session.receive(&mut chunk[..], &mut t.pending, &mut |p| {
+        plain.push(read_buf.copy_in(p))
+    });
     let observed = OBSERVED.with(|o| std::mem::take(&mut *o.borrow_mut()));
     claim_observed(t, observed, key, ticks);
     let rest = &chunk[got.consumed.min(chunk.len())..];
@@ -245,8 +245,14 @@ pub(super) fn read_step(c: &mut Core, key: Key, budget: &mut usize) -> ReadStep 
     drop(chunk);
     if let Some(e) = got.error {
         let err = errors::protocol_error(&e, &t.first_bytes);
-        // The alert goes out if the kernel takes it now.
-        write_pending_best_effort(s);
+        // The alert goes out if the kernel takes it now; as OpenSSL, none
+        // for bytes that are not TLS at all.
+        if !matches!(
+            err.kind(),
+            ErrorCode::ERR_SSL_WRONG_VERSION_NUMBER | ErrorCode::ERR_SSL_HTTP_REQUEST
+        ) {
+            write_pending_best_effort(s);
+        }
         fail(c, key, err, false);
         return ReadStep::Stop;
     }
@@ -292,7 +298,8 @@ pub(super) fn read_step(c: &mut Core, key: Key, budget: &mut usize) -> ReadStep 
         s.buffer_read(p);
     }
     if s.listeners.has(EV_DATA) {
-        let last = !s.readable_ready && !s.has_buffered;
+        // Not the last step while a close_notify still has to become 'end'.
+        let last = !s.readable_ready && !s.has_buffered && !s.eof;
         super::read_path::deliver_step(s, first, last)
     } else {
         ReadStep::Again
@@ -341,10 +348,12 @@ fn claim_observed(
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// `'keylog'` on the socket, and on its server with the socket.
@@ -445,7 +454,9 @@ pub(super) fn secured(key: Key) {
                 let chain = chain.unwrap_or_default();
                 Verdict::Client {
                     chain_ok: verify::verify_server(&ctx.trust, &chain, name),
-                    leaf: chain.first().and_then(|d| PeerCertificate::from_der(d).ok()),
+                    leaf: chain
+                        .first()
+                        .and_then(|d| PeerCertificate::from_der(d).ok()),
                     host: identity_host.clone(),
                     check: check.clone(),
                     reject: *reject_unauthorized,
@@ -458,14 +469,15 @@ pub(super) fn secured(key: Key) {
                 reject_unauthorized,
                 ..
             } => Verdict::Server {
-                result: request_cert
-                    .then(|| verify::verify_client(&ctx.trust, chain.as_deref())),
+                result: request_cert.then(|| verify::verify_client(&ctx.trust, chain.as_deref())),
                 reject: *reject_unauthorized,
             },
         };
         Some((verdict, timer))
     });
-    let Some((verdict, timer)) = verdict else { return };
+    let Some((verdict, timer)) = verdict else {
+        return;
+    };
     if let Some(timer) = timer {
         crate::clear_timeout(timer);
     }
@@ -489,15 +501,20 @@ pub(super) fn secured(key: Key) {
                         out
                     }
                     _ if name_ok => Ok(()),
-                    (None, Some(leaf)) => identity::check_server_identity(&host, leaf)
-                        .map_err(|m| identity_error(&m)),
+                    (None, Some(leaf)) => {
+                        identity::check_server_identity(&host, leaf).map_err(|m| identity_error(&m))
+                    }
                     (_, None) => Err(Error::new(
                         ErrorCode::UNABLE_TO_GET_ISSUER_CERT,
                         "unable to get issuer certificate",
                     )),
                 },
             };
-            let event = if secure_connect { EV_SECURE_CONNECT } else { EV_SECURE };
+            let event = if secure_connect {
+                EV_SECURE_CONNECT
+            } else {
+                EV_SECURE
+            };
             match result {
                 Err(e) if reject => (Err((e, false)), event),
                 other => (Ok(other.err()), event),
@@ -542,8 +559,7 @@ pub(super) fn secured(key: Key) {
             flush(key);
             with(|c| {
                 let Some(s) = sock(c, key) else { return };
-                let close = s.queue.is_empty()
-                    && s.tls.as_ref().is_some_and(|t| t.close_pending);
+                let close = s.queue.is_empty() && s.tls.as_ref().is_some_and(|t| t.close_pending);
                 if close {
                     close_notify(c, key);
                 }
@@ -684,19 +700,25 @@ fn encrypt_round(s: &mut SocketState) -> Result<(), Error> {
                 stage.extend_from_slice(slice);
             } else {
                 if !stage.is_empty() {
-                    t.session.encrypt(&stage, &mut t.pending).map_err(seal_error)?;
+                    t.session
+                        .encrypt(&stage, &mut t.pending)
+                        .map_err(seal_error)?;
                     stage.clear();
                 }
                 if slice.len() <= RECORD {
                     stage.extend_from_slice(slice);
                 } else {
-                    t.session.encrypt(slice, &mut t.pending).map_err(seal_error)?;
+                    t.session
+                        .encrypt(slice, &mut t.pending)
+                        .map_err(seal_error)?;
                 }
             }
             taken += slice.len();
         }
         if !stage.is_empty() {
-            t.session.encrypt(&stage, &mut t.pending).map_err(seal_error)?;
+            t.session
+                .encrypt(&stage, &mut t.pending)
+                .map_err(seal_error)?;
             stage.clear();
         }
         Ok::<(), Error>(())
@@ -718,7 +740,9 @@ fn seal_error(e: rustls::Error) -> Error {
 pub(super) fn shutdown(c: &mut Core, key: Key) {
     let Some(s) = sock(c, key) else { return };
     s.shutdown = true;
-    let Some(t) = s.tls.as_deref_mut() else { return };
+    let Some(t) = s.tls.as_deref_mut() else {
+        return;
+    };
     if !t.secure {
         t.close_pending = true;
         return;
@@ -728,7 +752,9 @@ pub(super) fn shutdown(c: &mut Core, key: Key) {
 
 fn close_notify(c: &mut Core, key: Key) {
     let Some(s) = sock(c, key) else { return };
-    let Some(t) = s.tls.as_deref_mut() else { return };
+    let Some(t) = s.tls.as_deref_mut() else {
+        return;
+    };
     t.close_pending = false;
     t.session.close_notify(&mut t.pending);
     t.fin_after_flush = true;
@@ -742,7 +768,10 @@ pub(crate) fn handshake_timed_out(key: Key) {
         if s.destroyed || s.tls.as_ref().is_none_or(|t| t.secure) {
             return;
         }
-        let err = Error::new(ErrorCode::ERR_TLS_HANDSHAKE_TIMEOUT, "TLS handshake timeout");
+        let err = Error::new(
+            ErrorCode::ERR_TLS_HANDSHAKE_TIMEOUT,
+            "TLS handshake timeout",
+        );
         fail(c, key, err, false);
     });
 }
