@@ -152,7 +152,7 @@ impl Session {
                 Next::Blocked => break,
                 Next::Failed(e) => {
                     self.failed = true;
-                    self.alert(out);
+                    self.alert(&mut incoming[got.consumed..], out);
                     got.error = Some(e);
                     got.consumed = incoming.len();
                     break;
@@ -162,16 +162,35 @@ impl Session {
         got
     }
 
-    /// After a fatal error rustls has queued the alert to send: encode it.
-    fn alert(&mut self, out: &mut Vec<u8>) {
-        for _ in 0..4 {
-            let mut nothing = [0u8; 0];
-            let status = match &mut self.conn {
-                Conn::Client(c) => step(c.process_tls_records(&mut nothing), out, &mut |_| {}),
-                Conn::Server(c) => step(c.process_tls_records(&mut nothing), out, &mut |_| {}),
+    /// After a fatal error: encode what rustls queued (records of the
+    /// flight under way, then the alert). `rest` is the unprocessed input
+    /// (rustls may still refer to it). Stops once the queue is empty:
+    /// another call would process `rest` again and raise a second alert.
+    fn alert(&mut self, rest: &mut [u8], out: &mut Vec<u8>) {
+        // Only while rustls has records queued: it hands those out before
+        // it looks at the input again.
+        while self.common().wants_write() {
+            macro_rules! once {
+                ($c:expr) => {{
+                    match $c.process_tls_records(&mut *rest).state {
+                        Ok(ConnectionState::EncodeTlsData(mut e)) => {
+                            encode(&mut e, out);
+                            true
+                        }
+                        Ok(ConnectionState::TransmitTlsData(t)) => {
+                            t.done();
+                            false
+                        }
+                        _ => false,
+                    }
+                }};
+            }
+            let more = match &mut self.conn {
+                Conn::Client(c) => once!(c),
+                Conn::Server(c) => once!(c),
             };
-            if !matches!(status.next, Next::Again) {
-                break;
+            if !more {
+                return;
             }
         }
     }
@@ -182,8 +201,15 @@ impl Session {
     ///
     /// `EncryptExhausted` (a key used up: never in practice) as a rustls
     /// error; called before the handshake is done, `HandshakeNotComplete`.
-    pub(crate) fn encrypt(&mut self, plain: &[u8], out: &mut Vec<u8>) -> Result<(), rustls::Error> {
-        self.with_write_traffic(out, |w, out| {
+    /// `retained` is the incomplete record kept from the last input
+    /// (rustls may refer to it; it is passed back unchanged).
+    pub(crate) fn encrypt(
+        &mut self,
+        plain: &[u8],
+        retained: &mut [u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), rustls::Error> {
+        self.with_write_traffic(retained, out, |w, out| {
             let start = out.len();
             // Room for the records' headers and tags (at most 22 + 16 bytes
             // of TLS 1.3 or 29 of TLS 1.2 per 16 KiB record).
@@ -210,12 +236,12 @@ impl Session {
     }
 
     /// Appends our close_notify alert to `out` (once).
-    pub(crate) fn close_notify(&mut self, out: &mut Vec<u8>) {
+    pub(crate) fn close_notify(&mut self, retained: &mut [u8], out: &mut Vec<u8>) {
         if self.close_sent || self.failed {
             return;
         }
         self.close_sent = true;
-        let _ = self.with_write_traffic(out, |w, out| {
+        let _ = self.with_write_traffic(retained, out, |w, out| {
             let start = out.len();
             out.resize(start + 64, 0);
             match w.queue_close_notify(&mut out[start..]) {
@@ -230,6 +256,7 @@ impl Session {
     /// has due (a key update, tickets).
     fn with_write_traffic(
         &mut self,
+        retained: &mut [u8],
         out: &mut Vec<u8>,
         mut f: impl FnMut(&mut dyn WriteTraffic, &mut Vec<u8>) -> Result<(), rustls::Error>,
     ) -> Result<(), rustls::Error> {
@@ -237,10 +264,11 @@ impl Session {
             return Err(rustls::Error::HandshakeNotComplete);
         }
         for _ in 0..8 {
-            let mut nothing = [0u8; 0];
             macro_rules! drive {
                 ($c:expr) => {{
-                    let UnbufferedStatus { state, .. } = $c.process_tls_records(&mut nothing);
+                    // A complete record would have been processed when it
+                    // arrived: nothing of `retained` is consumed here.
+                    let UnbufferedStatus { state, .. } = $c.process_tls_records(&mut *retained);
                     match state {
                         Ok(ConnectionState::WriteTraffic(mut w)) => return f(&mut w, out),
                         Ok(ConnectionState::EncodeTlsData(mut e)) => encode(&mut e, out),

@@ -701,7 +701,7 @@ fn encrypt_round(s: &mut SocketState) -> Result<(), Error> {
             } else {
                 if !stage.is_empty() {
                     t.session
-                        .encrypt(&stage, &mut t.pending)
+                        .encrypt(&stage, &mut t.partial, &mut t.pending)
                         .map_err(seal_error)?;
                     stage.clear();
                 }
@@ -709,7 +709,7 @@ fn encrypt_round(s: &mut SocketState) -> Result<(), Error> {
                     stage.extend_from_slice(slice);
                 } else {
                     t.session
-                        .encrypt(slice, &mut t.pending)
+                        .encrypt(slice, &mut t.partial, &mut t.pending)
                         .map_err(seal_error)?;
                 }
             }
@@ -717,7 +717,7 @@ fn encrypt_round(s: &mut SocketState) -> Result<(), Error> {
         }
         if !stage.is_empty() {
             t.session
-                .encrypt(&stage, &mut t.pending)
+                .encrypt(&stage, &mut t.partial, &mut t.pending)
                 .map_err(seal_error)?;
             stage.clear();
         }
@@ -756,7 +756,7 @@ fn close_notify(c: &mut Core, key: Key) {
         return;
     };
     t.close_pending = false;
-    t.session.close_notify(&mut t.pending);
+    t.session.close_notify(&mut t.partial, &mut t.pending);
     t.fin_after_flush = true;
     flush_step(c, key);
 }
