@@ -908,3 +908,95 @@ fn bulk_echo_with_backpressure_between_nodenet_peers() {
     assert_eq!(got.borrow().len(), TOTAL);
     assert!(got.borrow()[..] == data[..]);
 }
+
+/// T05: a certificate for other names; Node's message, the custom check,
+/// and T02's other verify codes (expired, a chain with an intermediate).
+#[test]
+fn t05_hostname_mismatch_and_custom_check() {
+    let server = tls::create_server(server_options(&certs().other), |_, s| {
+        s.end();
+    })
+    .unwrap();
+    let port = listen_local(server);
+    let outcome = |options: tls::ConnectOptions| {
+        let out = Rc::new(RefCell::new(String::new()));
+        let (o1, o2) = (out.clone(), out.clone());
+        let c = tls::connect(options, move |s| {
+            *o1.borrow_mut() = format!(
+                "secure {} {:?}",
+                s.authorized(),
+                s.authorization_error().map(|e| e.code().to_string())
+            );
+            s.resume();
+        })
+        .unwrap();
+        c.on_error(move |_, e| *o2.borrow_mut() = format!("error {} {}", e.code(), e.message()));
+        let done = Rc::new(std::cell::Cell::new(false));
+        let d = done.clone();
+        c.on_close(move |_, _| d.set(true));
+        util::run_until(LIMIT, || done.get());
+        let s = out.borrow().clone();
+        s
+    };
+    assert_eq!(
+        outcome(trust_ca(port).servername("localhost")),
+        "error ERR_TLS_CERT_ALTNAME_INVALID Hostname/IP does not match certificate's altnames: \
+         Host: localhost. is not in the cert's altnames: DNS:example.com, DNS:*.example.com"
+    );
+    assert!(outcome(trust_ca(port)).starts_with(
+        "error ERR_TLS_CERT_ALTNAME_INVALID Hostname/IP does not match certificate's altnames: IP: 127.0.0.1 is not in the cert's list"
+    ));
+    assert_eq!(
+        outcome(
+            trust_ca(port)
+                .servername("localhost")
+                .reject_unauthorized(false)
+        ),
+        "secure false Some(\"ERR_TLS_CERT_ALTNAME_INVALID\")"
+    );
+    assert_eq!(
+        outcome(trust_ca(port).servername("a.example.com")),
+        "secure true None"
+    );
+    let calls = Rc::new(RefCell::new(Vec::new()));
+    let c2 = calls.clone();
+    assert_eq!(
+        outcome(
+            trust_ca(port)
+                .servername("localhost")
+                .check_server_identity(move |host, cert| {
+                    c2.borrow_mut()
+                        .push(format!("{host} {:?}", cert.subject.get("CN")));
+                    Ok(())
+                })
+        ),
+        "secure true None"
+    );
+    assert_eq!(calls.borrow()[..], ["localhost Some(\"example.com\")"]);
+    assert_eq!(
+        outcome(
+            trust_ca(port)
+                .servername("localhost")
+                .check_server_identity(|_, _| Err(nodenet::Error::msg("nope")))
+        ),
+        "error  nope"
+    );
+    server.close();
+    // Expired, and a chain through an intermediate the server sends.
+    for (pair, expect) in [
+        (
+            &certs().expired,
+            "error CERT_HAS_EXPIRED certificate has expired",
+        ),
+        (&certs().chained, "secure true None"),
+    ] {
+        let server = tls::create_server(server_options(pair), |_, s| {
+            s.end();
+        })
+        .unwrap();
+        let port = listen_local(server);
+        assert_eq!(outcome(trust_ca(port)), expect);
+        server.close();
+    }
+    run_bounded(LIMIT);
+}

@@ -33,6 +33,7 @@ pub struct IdentityMismatch {
 
 impl IdentityMismatch {
     /// Node's error code for this error, `"ERR_TLS_CERT_ALTNAME_INVALID"`.
+    #[allow(dead_code)]
     pub fn code(&self) -> &'static str {
         "ERR_TLS_CERT_ALTNAME_INVALID"
     }

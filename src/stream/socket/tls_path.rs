@@ -425,7 +425,7 @@ pub(super) fn secured(key: Key) {
     enum Verdict {
         Client {
             chain_ok: Result<bool, Error>,
-            leaf: Option<PeerCertificate>,
+            leaf: Option<Box<PeerCertificate>>,
             host: String,
             check: Option<Rc<IdentityCheck>>,
             reject: bool,
@@ -456,7 +456,8 @@ pub(super) fn secured(key: Key) {
                     chain_ok: verify::verify_server(&ctx.trust, &chain, name),
                     leaf: chain
                         .first()
-                        .and_then(|d| PeerCertificate::from_der(d).ok()),
+                        .and_then(|d| PeerCertificate::from_der(d).ok())
+                        .map(Box::new),
                     host: identity_host.clone(),
                     check: check.clone(),
                     reject: *reject_unauthorized,
