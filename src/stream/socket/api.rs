@@ -671,7 +671,7 @@ impl Socket {
         interval: impl IntoDuration,
         count: u32,
     ) -> Socket {
-        let delay = initial_delay.into_duration().as_secs();
+        let delay = u32::try_from(initial_delay.into_duration().as_secs()).unwrap_or(u32::MAX);
         let interval = u32::try_from(interval.into_duration().as_secs()).unwrap_or(u32::MAX);
         with(|c| {
             if let Some(s) = sock(c, self.key) {
@@ -900,7 +900,7 @@ impl Socket {
 
     /// The write queue's high-water mark.
     pub fn writable_high_water_mark(&self) -> usize {
-        self.get(0, |s| s.write_hwm)
+        self.get(0, |s| s.write_hwm as usize)
     }
 
     /// Whether a `write()` returned `false` and `'drain'` is still to come.
@@ -970,7 +970,7 @@ impl Socket {
     /// The read buffer's high-water mark: how much is read ahead while
     /// paused or before a reader exists.
     pub fn readable_high_water_mark(&self) -> usize {
-        self.get(0, |s| s.read_hwm)
+        self.get(0, |s| s.read_hwm as usize)
     }
 
     /// Every error this socket met, oldest first: each failed connection

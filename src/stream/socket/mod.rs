@@ -245,8 +245,10 @@ pub(crate) struct SocketState {
     queue: WriteQueue<WriteCb>,
     // Cold: set up once, or touched only off the echo path.
     read_buffered_len: usize,
-    read_hwm: usize,
-    write_hwm: usize,
+    /// High-water marks, saturated to `u32` (4 GiB) to keep the state
+    /// within eight cache lines.
+    read_hwm: u32,
+    write_hwm: u32,
     timeout_ms: u64,
     wheel_deadline: u64,
     /// `cork()` depth (Node's `writableCorked`); `corked` mirrors `> 0`.
@@ -267,7 +269,9 @@ pub(crate) struct SocketState {
     pub(crate) connect: Option<Box<Attempts>>,
     /// The user's data and handler object; boxed, made on first use.
     pub(crate) owned: Option<Box<user_data::Owned>>,
-    keep_alive_delay_s: u64,
+    /// Keep-alive initial delay (seconds, saturated: the kernel takes at
+    /// most 32767).
+    keep_alive_delay_s: u32,
     /// Keep-alive probe interval (seconds) and count; 0 keeps Node 20's
     /// fixed 1 s and 10.
     keep_alive_interval_s: u32,
@@ -298,12 +302,17 @@ pub(crate) struct SocketState {
     pub(crate) tls: Option<Box<tls_path::TlsState>>,
 }
 
+/// A high-water mark as stored: the default, saturated to `u32`.
+fn hwm(option: Option<usize>) -> u32 {
+    u32::try_from(option.unwrap_or(DEFAULT_HIGH_WATER_MARK)).unwrap_or(u32::MAX)
+}
+
 impl SocketState {
     /// Keep-alive as this socket asked for it.
     pub(crate) fn keep_alive_params(&self) -> transport::tcp::KeepAlive {
         transport::tcp::KeepAlive {
             enable: self.keep_alive,
-            delay_s: self.keep_alive_delay_s,
+            delay_s: u64::from(self.keep_alive_delay_s),
             interval_s: self.keep_alive_interval_s,
             count: self.keep_alive_count,
         }
@@ -350,18 +359,13 @@ impl SocketState {
             connect: None,
             owned: None,
             bytes_read: 0,
-            read_hwm: options
-                .readable_high_water_mark
-                .or(options.high_water_mark)
-                .unwrap_or(DEFAULT_HIGH_WATER_MARK),
-            write_hwm: options
-                .writable_high_water_mark
-                .or(options.high_water_mark)
-                .unwrap_or(DEFAULT_HIGH_WATER_MARK),
+            read_hwm: hwm(options.readable_high_water_mark.or(options.high_water_mark)),
+            write_hwm: hwm(options.writable_high_water_mark.or(options.high_water_mark)),
             timeout_ms: 0,
             last_active: 0,
             wheel_deadline: 0,
-            keep_alive_delay_s: options.keep_alive_initial_delay.as_secs(),
+            keep_alive_delay_s: u32::try_from(options.keep_alive_initial_delay.as_secs())
+                .unwrap_or(u32::MAX),
             flowing: None,
             readable: false,
             writable: true,

@@ -75,7 +75,7 @@ fn read_step(c: &mut Core, key: Key, budget: &mut usize) -> ReadStep {
     }
     // An empty buffer is always read into, even at highWaterMark 0 (as
     // Node's read(0)): the FIN behind it still brings 'end'.
-    if !flowing && s.read_buffered_len > 0 && s.read_buffered_len >= s.read_hwm {
+    if !flowing && s.read_buffered_len > 0 && s.read_buffered_len >= s.read_hwm as usize {
         return ReadStep::Stop;
     }
     if *budget == 0 {

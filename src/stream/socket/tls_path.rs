@@ -166,7 +166,8 @@ pub(super) fn read_step(c: &mut Core, key: Key, budget: &mut usize) -> ReadStep 
     if !s.readable_ready || !s.readable {
         return ReadStep::Stop;
     }
-    if secure && (s.read_held || (!flowing && s.read_buffered_len >= s.read_hwm.max(1))) {
+    if secure && (s.read_held || (!flowing && s.read_buffered_len >= (s.read_hwm as usize).max(1)))
+    {
         return ReadStep::Stop;
     }
     if *budget == 0 {
@@ -801,7 +802,7 @@ pub(super) fn write(c: &mut Core, key: Key, data: impl WriteData, cb: Option<Wri
     if s.phase == Phase::Open {
         touch(wheel, now, key, s);
     }
-    let below = s.queue.len() < s.write_hwm;
+    let below = s.queue.len() < s.write_hwm as usize;
     if !below {
         s.need_drain = true;
     }

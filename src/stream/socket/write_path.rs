@@ -265,7 +265,7 @@ pub(super) fn write_to(c: &mut Core, key: Key, data: impl WriteData, cb: Option<
     }
     // Node 20: `true` once the kernel took everything, even at
     // highWaterMark 0 (then no 'drain' is owed).
-    let below = s.queue.is_empty() || s.queue.len() < s.write_hwm;
+    let below = s.queue.is_empty() || s.queue.len() < s.write_hwm as usize;
     if !below {
         s.need_drain = true;
     }
