@@ -823,8 +823,7 @@ fn two_digits(s: &[u8], at: usize) -> Option<u32> {
 
 /// Parses a UTCTime or GeneralizedTime as OpenSSL's `ASN1_TIME_print`
 /// accepts it: `YYMMDDHHMM[SS]` / `YYYYMMDDHHMM[SS[.fff]]` followed by `Z`
-/// or a `+HHMM`/`-HHMM` offset (converted to UTC; OpenSSL then omits the
-/// `GMT` suffix).
+/// or a `+HHMM`/`-HHMM` offset (converted to UTC, as Node prints it).
 fn parse_time(tlv: &Tlv<'_>) -> Result<Time> {
     let bad = || CertificateParseError::new("invalid time", tlv.offset);
     let s = tlv.content;
@@ -877,17 +876,21 @@ fn parse_time(tlv: &Tlv<'_>) -> Result<Time> {
         }
         fraction = s.get(start..i).ok_or_else(bad)?;
     }
-    let (gmt, offset) = match s.get(i) {
+    let offset = match s.get(i) {
         Some(b'Z') => {
             i += 1;
-            (true, 0i64)
+            0i64
         }
         Some(&sign @ (b'+' | b'-')) => {
             let hh = two_digits(s, i + 1).filter(|v| *v <= 12).ok_or_else(bad)?;
             let mm = two_digits(s, i + 3).filter(|v| *v <= 59).ok_or_else(bad)?;
             i += 5;
             let secs = i64::from(hh * 3600 + mm * 60);
-            (false, if sign == b'+' { secs } else { -secs })
+            if sign == b'+' {
+                secs
+            } else {
+                -secs
+            }
         }
         _ => return Err(bad()),
     };
@@ -913,10 +916,7 @@ fn parse_time(tlv: &Tlv<'_>) -> Result<Time> {
         secs % 60
     );
     text.push_str(&latin1(fraction));
-    let _ = write!(text, " {y}");
-    if gmt {
-        text.push_str(" GMT");
-    }
+    let _ = write!(text, " {y} GMT");
     Ok(Time { unix, text })
 }
 
@@ -1616,5 +1616,524 @@ mod tests {
         ];
         let key = KeyPair::generate().unwrap();
         params.self_signed(&key).unwrap()
+    }
+
+    // -- Expectations generated from Node's output for the certificates
+    // -- above (`dump_oracle_pems`, then `new crypto.X509Certificate(pem)`).
+
+    /// Expected values printed by Node v20.20.2 for `names`.
+    fn expect_names(pc: &PeerCertificate) {
+        assert_eq!(
+            pc.subject.to_string(),
+            "C=US\nO=Te\\,st \\\"q\\\" \\<a\\>\\;b\\+c\\\\d=e\nOU=\\#lead\\ \nCN=BMP € + UID=u1\nL=Zürich\nST=𝄞x\nCN=ctl\\01\\7Fend\nCN=\\ sp\nCN=\n1.2.3.4.5=unknown oid\nemailAddress=a@b.c\nserialNumber=42\nDC=example\npostalCode=123\ndescription=desc\npostalAddress=PA\npostOfficeBox=POB\ntelephoneNumber=\\+1 555\nrole=r\nunstructuredName=un\nunstructuredAddress=ua\njurisdictionL=JL\njurisdictionST=JST\nSN=Sur\nGN=Giv"
+        );
+        assert_eq!(pc.issuer.to_string(), "CN=Issuer CA");
+        assert_eq!(pc.subjectaltname.as_deref(), None);
+        assert_eq!(pc.valid_from, "Jan  1 00:00:00 1950 GMT");
+        assert_eq!(pc.valid_to, "Dec 31 23:59:59.123 2099 GMT");
+        assert_eq!(pc.not_before_unix, -631152000);
+        assert_eq!(pc.not_after_unix, 4102444799);
+        assert_eq!(pc.serial_number, "-81");
+        assert!(!pc.ca);
+        assert_eq!(pc.subject.get_all("C").collect::<Vec<_>>(), ["US"]);
+        assert_eq!(
+            pc.subject.get_all("O").collect::<Vec<_>>(),
+            ["Te,st \"q\" <a>;b+c\\d=e"]
+        );
+        assert_eq!(pc.subject.get_all("OU").collect::<Vec<_>>(), ["#lead "]);
+        assert_eq!(
+            pc.subject.get_all("CN").collect::<Vec<_>>(),
+            ["BMP €", "ctl\u{1}\u{7f}end", " sp", ""]
+        );
+        assert_eq!(pc.subject.get_all("UID").collect::<Vec<_>>(), ["u1"]);
+        assert_eq!(pc.subject.get_all("L").collect::<Vec<_>>(), ["Zürich"]);
+        assert_eq!(pc.subject.get_all("ST").collect::<Vec<_>>(), ["𝄞x"]);
+        assert_eq!(
+            pc.subject.get_all("1.2.3.4.5").collect::<Vec<_>>(),
+            ["unknown oid"]
+        );
+        assert_eq!(
+            pc.subject.get_all("emailAddress").collect::<Vec<_>>(),
+            ["a@b.c"]
+        );
+        assert_eq!(
+            pc.subject.get_all("serialNumber").collect::<Vec<_>>(),
+            ["42"]
+        );
+        assert_eq!(pc.subject.get_all("DC").collect::<Vec<_>>(), ["example"]);
+        assert_eq!(
+            pc.subject.get_all("postalCode").collect::<Vec<_>>(),
+            ["123"]
+        );
+        assert_eq!(
+            pc.subject.get_all("description").collect::<Vec<_>>(),
+            ["desc"]
+        );
+        assert_eq!(
+            pc.subject.get_all("postalAddress").collect::<Vec<_>>(),
+            ["PA"]
+        );
+        assert_eq!(
+            pc.subject.get_all("postOfficeBox").collect::<Vec<_>>(),
+            ["POB"]
+        );
+        assert_eq!(
+            pc.subject.get_all("telephoneNumber").collect::<Vec<_>>(),
+            ["+1 555"]
+        );
+        assert_eq!(pc.subject.get_all("role").collect::<Vec<_>>(), ["r"]);
+        assert_eq!(
+            pc.subject.get_all("unstructuredName").collect::<Vec<_>>(),
+            ["un"]
+        );
+        assert_eq!(
+            pc.subject
+                .get_all("unstructuredAddress")
+                .collect::<Vec<_>>(),
+            ["ua"]
+        );
+        assert_eq!(
+            pc.subject.get_all("jurisdictionL").collect::<Vec<_>>(),
+            ["JL"]
+        );
+        assert_eq!(
+            pc.subject.get_all("jurisdictionST").collect::<Vec<_>>(),
+            ["JST"]
+        );
+        assert_eq!(pc.subject.get_all("SN").collect::<Vec<_>>(), ["Sur"]);
+        assert_eq!(pc.subject.get_all("GN").collect::<Vec<_>>(), ["Giv"]);
+        assert_eq!(pc.subject.len(), 26);
+    }
+    /// Expected values printed by Node v20.20.2 for `sans`.
+    fn expect_sans(pc: &PeerCertificate) {
+        assert_eq!(pc.subject.to_string(), "CN=subject");
+        assert_eq!(pc.issuer.to_string(), "CN=issuer");
+        assert_eq!(
+            pc.subjectaltname.as_deref(),
+            Some(
+                "DNS:example.com, DNS:\"a\\u002cb.example.com\", DNS:\"it's.example.com\", DNS:\"q\\\"uote\\\\s.example.com\", DNS:\"caf\\u00e9.example.com\", DNS:\"tab\\u0009here\", DNS:, URI:\"https://x.example/a\\u002cb\", email:me@example.com, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1, IP Address:0:0:0:0:0:FFFF:102:304, IP Address:<invalid length=3>, IP Address:2001:DB8:0:0:0:0:0:1, Registered ID:1.2.3.4.5, DirName:\"CN=#07036F6464\\u002cCN=x\\u0001y é\\u002c1.2.3.4=#0C03756E6B+CN=dir\\u002cO=Dir Org\\\\\\u002c Inc\\u002cC=UK\", othername:UPN:upn@example.com, othername:\"SmtpUTF8Mailbox:sm\\u002ctp@example.com\", othername:SRVName:_https.example.com, othername:XmppAddr:jid@é.example, othername:NAIRealm:realm, othername:<unsupported>, othername:<unsupported>, X400Name:<unsupported>, EdiPartyName:<unsupported>"
+            )
+        );
+        assert_eq!(pc.valid_from, "Jan  1 10:30:00 2026 GMT");
+        assert_eq!(pc.valid_to, "Jan  1 17:00:00 2027 GMT");
+        assert_eq!(pc.not_before_unix, 1767263400);
+        assert_eq!(pc.not_after_unix, 1798822800);
+        assert_eq!(pc.serial_number, "0");
+        assert!(pc.ca);
+        assert_eq!(pc.subject.get_all("CN").collect::<Vec<_>>(), ["subject"]);
+        assert_eq!(pc.subject.len(), 1);
+    }
+    /// Expected values printed by Node v20.20.2 for `rcgen`.
+    fn expect_rcgen(pc: &PeerCertificate) {
+        assert_eq!(pc.subject.to_string(), "C=US\nO=Test\nCN=localhost");
+        assert_eq!(pc.issuer.to_string(), "C=US\nO=Test\nCN=localhost");
+        assert_eq!(
+            pc.subjectaltname.as_deref(),
+            Some(
+                "DNS:localhost, DNS:*.example.com, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1, IP Address:FE80:0:0:0:1:0:0:ABCD, URI:\"https://example.com/a\\u002cb\", email:me@example.com"
+            )
+        );
+        assert_eq!(pc.valid_from, "Nov 30 17:51:05 2026 GMT");
+        assert_eq!(pc.valid_to, "Jan  5 00:00:00 2054 GMT");
+        assert_eq!(pc.not_before_unix, 1796061065);
+        assert_eq!(pc.not_after_unix, 2651184000);
+        assert_eq!(pc.serial_number, "8F0102");
+        assert!(pc.ca);
+        assert_eq!(pc.subject.get_all("C").collect::<Vec<_>>(), ["US"]);
+        assert_eq!(pc.subject.get_all("O").collect::<Vec<_>>(), ["Test"]);
+        assert_eq!(pc.subject.get_all("CN").collect::<Vec<_>>(), ["localhost"]);
+        assert_eq!(pc.subject.len(), 3);
+    }
+    /// Expected values printed by Node v20.20.2 for `odd_value`.
+    fn expect_odd_value(pc: &PeerCertificate) {
+        assert_eq!(pc.subject.to_string(), "CN=\\01oddé\nO=org");
+        assert_eq!(pc.issuer.to_string(), "CN=issuer");
+        assert_eq!(pc.subjectaltname.as_deref(), None);
+        assert_eq!(pc.valid_from, "Jan  1 00:00:00 2026 GMT");
+        assert_eq!(pc.valid_to, "Jan  1 00:00:00 2027 GMT");
+        assert_eq!(pc.not_before_unix, 1767225600);
+        assert_eq!(pc.not_after_unix, 1798761600);
+        assert_eq!(pc.serial_number, "01");
+        assert!(!pc.ca);
+    }
+    /// Expected values printed by Node v20.20.2 for `seq_value`.
+    fn expect_seq_value(pc: &PeerCertificate) {
+        assert_eq!(pc.subject.to_string(), "CN=0\\05\\01oddé\nO=org");
+        assert_eq!(pc.issuer.to_string(), "CN=issuer");
+        assert_eq!(pc.subjectaltname.as_deref(), None);
+        assert_eq!(pc.valid_from, "Jan  1 00:00:00 2026 GMT");
+        assert_eq!(pc.valid_to, "Jan  1 00:00:00 2027 GMT");
+        assert_eq!(pc.not_before_unix, 1767225600);
+        assert_eq!(pc.not_after_unix, 1798761600);
+        assert_eq!(pc.serial_number, "01");
+        assert!(!pc.ca);
+    }
+    /// Expected values printed by Node v20.20.2 for `bitstring_value`.
+    fn expect_bitstring_value(pc: &PeerCertificate) {
+        assert_eq!(pc.subject.to_string(), "CN=oddè\nO=org");
+        assert_eq!(pc.issuer.to_string(), "CN=issuer");
+        assert_eq!(pc.subjectaltname.as_deref(), None);
+        assert_eq!(pc.valid_from, "Jan  1 00:00:00 2026 GMT");
+        assert_eq!(pc.valid_to, "Jan  1 00:00:00 2027 GMT");
+        assert_eq!(pc.not_before_unix, 1767225600);
+        assert_eq!(pc.not_after_unix, 1798761600);
+        assert_eq!(pc.serial_number, "01");
+        assert!(!pc.ca);
+    }
+
+    #[test]
+    fn rcgen_certificate_matches_node() {
+        let cert = rcgen_cert();
+        let pc = PeerCertificate::from_der(cert.der()).unwrap();
+        expect_rcgen(&pc);
+        assert_eq!(pc.raw, cert.der().to_vec());
+        assert_eq!(pc.issuer, pc.subject);
+        assert_eq!(pc.subject.get("CN"), Some("localhost"));
+        assert_eq!(pc.subject.get("OU"), None);
+        assert_eq!(
+            pc.subject.iter().collect::<Vec<_>>(),
+            [("C", "US"), ("O", "Test"), ("CN", "localhost")]
+        );
+        assert_eq!(pc.dns_names, ["localhost", "*.example.com"]);
+        let ips: Vec<IpAddr> = ["127.0.0.1", "::1", "fe80::1:0:0:abcd"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        assert_eq!(pc.ip_addresses, ips);
+        assert_eq!(pc.fingerprint256, "");
+        assert_eq!(PeerCertificate::from_der(cert.der()).unwrap(), pc.clone());
+    }
+
+    #[test]
+    fn rcgen_leaf_without_extensions_of_interest() {
+        use rcgen::{CertificateParams, IsCa, KeyPair};
+        for is_ca in [IsCa::NoCa, IsCa::ExplicitNoCa] {
+            let mut params = CertificateParams::default();
+            params.is_ca = is_ca;
+            let key = KeyPair::generate().unwrap();
+            let cert = params.self_signed(&key).unwrap();
+            let pc = PeerCertificate::from_der(cert.der()).unwrap();
+            assert!(!pc.ca);
+            assert_eq!(pc.subjectaltname, None);
+            assert!(pc.dns_names.is_empty() && pc.ip_addresses.is_empty());
+            assert_eq!(pc.subject.to_string(), "CN=rcgen self signed cert");
+            // rcgen's defaults: 1975-01-01 (UTCTime) to 4096-01-01 (GeneralizedTime).
+            assert_eq!(pc.valid_from, "Jan  1 00:00:00 1975 GMT");
+            assert_eq!(pc.valid_to, "Jan  1 00:00:00 4096 GMT");
+            assert_eq!(pc.not_before_unix, 157_766_400);
+            assert_eq!(pc.not_after_unix, 67_090_118_400);
+        }
+    }
+
+    #[test]
+    fn crafted_names_match_node() {
+        let pc = PeerCertificate::from_der(&crafted_names()).unwrap();
+        expect_names(&pc);
+        assert_eq!(pc.subject.get("CN"), Some("BMP €"));
+        assert_eq!(pc.issuer.get("CN"), Some("Issuer CA"));
+    }
+
+    #[test]
+    fn crafted_alt_names_match_node() {
+        let pc = PeerCertificate::from_der(&crafted_sans()).unwrap();
+        expect_sans(&pc);
+        assert_eq!(
+            pc.dns_names,
+            [
+                "example.com",
+                "a,b.example.com",
+                "it's.example.com",
+                "q\"uote\\s.example.com",
+                "café.example.com",
+                "tab\there",
+                "",
+            ]
+        );
+        let ips: Vec<IpAddr> = ["127.0.0.1", "::1", "::ffff:1.2.3.4", "2001:db8::1"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        assert_eq!(pc.ip_addresses, ips);
+    }
+
+    #[test]
+    fn odd_value_types_match_node_display() {
+        // Node's legacy object has no `subject` for these (OpenSSL cannot
+        // convert the value to UTF-8); we keep the Latin-1 reading.
+        let pc = PeerCertificate::from_der(&crafted_odd_value(0x07)).unwrap();
+        expect_odd_value(&pc);
+        assert_eq!(pc.subject.get("CN"), Some("\u{1}oddé"));
+        expect_seq_value(&PeerCertificate::from_der(&crafted_odd_value(TAG_SEQUENCE)).unwrap());
+        expect_bitstring_value(
+            &PeerCertificate::from_der(&crafted_odd_value(TAG_BIT_STRING)).unwrap(),
+        );
+        // OpenSSL rejects these certificates ("mstring wrong tag").
+        for tag in [
+            TAG_VISIBLE_STRING,
+            TAG_OCTET_STRING,
+            TAG_INTEGER,
+            0x05,
+            0x1b,
+            0xa0,
+        ] {
+            let err = PeerCertificate::from_der(&crafted_odd_value(tag)).unwrap_err();
+            assert_eq!(err.what(), "unsupported attribute value type");
+        }
+    }
+
+    #[test]
+    fn ca_flag_follows_x509_check_ca() {
+        // Verified with Node's `X509Certificate.ca`.
+        let cases = [
+            (Some(true), None, true),
+            (Some(true), Some(0x04), true),
+            (Some(true), Some(0x80), false),
+            (Some(false), None, false),
+            (None, Some(0x04), false),
+            (None, None, false),
+        ];
+        for (bc, ku, expected) in cases {
+            let pc = PeerCertificate::from_der(&crafted_ca(bc, ku)).unwrap();
+            assert_eq!(pc.ca, expected, "{bc:?} {ku:?}");
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_structures() {
+        let good = crafted_ca(Some(true), None);
+        assert!(PeerCertificate::from_der(&good).is_ok());
+
+        let err = PeerCertificate::from_der(&[]).unwrap_err();
+        assert_eq!(err.offset(), 0);
+        assert_eq!(
+            err.to_string(),
+            "malformed certificate at byte 0: unexpected end of data"
+        );
+
+        let mut trailing = good.clone();
+        trailing.push(0);
+        let err = PeerCertificate::from_der(&trailing).unwrap_err();
+        assert_eq!(err.what(), "trailing data after Certificate");
+        assert_eq!(err.offset(), good.len());
+
+        // Indefinite length.
+        let mut indefinite = good.clone();
+        indefinite[1] = 0x80;
+        assert_eq!(
+            PeerCertificate::from_der(&indefinite).unwrap_err().what(),
+            "indefinite length not allowed"
+        );
+
+        // Duplicate subjectAltName.
+        let dup = Crafted {
+            extensions: vec![san(&[tlv(0x82, b"a")]), san(&[tlv(0x82, b"b")])],
+            ..Crafted::default()
+        };
+        assert_eq!(
+            PeerCertificate::from_der(&dup.der()).unwrap_err().what(),
+            "duplicate extension"
+        );
+
+        // Unknown GeneralName tag, SAN that is not a SEQUENCE.
+        for ext_value in [
+            san(&[tlv(0x89, b"x")]),
+            ext("2.5.29.17", false, tlv(TAG_SET, &[])),
+        ] {
+            let c = Crafted {
+                extensions: vec![ext_value],
+                ..Crafted::default()
+            };
+            assert!(PeerCertificate::from_der(&c.der()).is_err());
+        }
+
+        // Bad times.
+        for (nb, na) in [
+            (utc("230229000000Z"), utc("240229000000Z")),
+            (utc("260101000000"), utc("270101000000Z")),
+            (utc("260101000060Z"), utc("270101000000Z")),
+            (utc("261301000000Z"), utc("270101000000Z")),
+            (utc("260101000000.5Z"), utc("270101000000Z")),
+            (gen_time("20260101000000.Z"), utc("270101000000Z")),
+            (gen_time("20260101000000Z "), utc("270101000000Z")),
+            (utc("260101000000+1300"), utc("270101000000Z")),
+            (tlv(TAG_UTF8_STRING, b"260101000000Z"), utc("270101000000Z")),
+        ] {
+            let c = Crafted {
+                not_before: nb.clone(),
+                not_after: na,
+                ..Crafted::default()
+            };
+            let err = PeerCertificate::from_der(&c.der()).unwrap_err();
+            assert!(
+                err.what().contains("time") || err.what().contains("Time"),
+                "{nb:?}: {err}"
+            );
+        }
+
+        // Empty serial, empty RDN.
+        let c = Crafted {
+            serial: Vec::new(),
+            ..Crafted::default()
+        };
+        assert_eq!(
+            PeerCertificate::from_der(&c.der()).unwrap_err().what(),
+            "empty INTEGER"
+        );
+        let c = Crafted {
+            subject: seq(&[rdn(&[])]),
+            ..Crafted::default()
+        };
+        assert!(PeerCertificate::from_der(&c.der()).is_err());
+    }
+
+    #[test]
+    fn time_forms() {
+        let c = Crafted {
+            not_before: utc("240229235959Z"),
+            not_after: gen_time("99991231235959Z"),
+            ..Crafted::default()
+        };
+        let pc = PeerCertificate::from_der(&c.der()).unwrap();
+        assert_eq!(pc.valid_from, "Feb 29 23:59:59 2024 GMT");
+        assert_eq!(pc.not_before_unix, 1_709_251_199);
+        assert_eq!(pc.valid_to, "Dec 31 23:59:59 9999 GMT");
+        assert_eq!(pc.not_after_unix, 253_402_300_799);
+
+        let c = Crafted {
+            not_before: utc("491231235959Z"),
+            not_after: gen_time("202601010000Z"),
+            ..Crafted::default()
+        };
+        let pc = PeerCertificate::from_der(&c.der()).unwrap();
+        assert_eq!(pc.valid_from, "Dec 31 23:59:59 2049 GMT");
+        assert_eq!(pc.valid_to, "Jan  1 00:00:00 2026 GMT");
+
+        for days in [-800_000i64, -719_468, -1, 0, 1, 11_016, 20_000, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+    }
+
+    #[test]
+    fn helpers() {
+        assert_eq!(colon_hex(&[0xab, 0x01, 0xff]), "AB:01:FF");
+        assert_eq!(colon_hex(&[]), "");
+        assert_eq!(serial_hex(&[0x00, 0x8f]), "8F");
+        assert_eq!(serial_hex(&[0x00]), "0");
+        assert_eq!(serial_hex(&[0x00, 0x00, 0x01]), "01");
+        assert_eq!(serial_hex(&[0x80]), "-80");
+        assert_eq!(serial_hex(&[0xff]), "-01");
+        assert_eq!(serial_hex(&[0xff, 0x00]), "-0100");
+        assert_eq!(
+            oid_to_dotted(&[0x2a, 0x86, 0x48]).as_deref(),
+            Some("1.2.840")
+        );
+        assert_eq!(
+            oid_to_dotted(&[0x88, 0x37, 0x03]).as_deref(),
+            Some("2.999.3")
+        );
+        assert_eq!(oid_to_dotted(&[0x00]).as_deref(), Some("0.0"));
+        assert_eq!(oid_to_dotted(&[]), None);
+        assert_eq!(oid_to_dotted(&[0x2a, 0x86]), None);
+        assert_eq!(oid_to_dotted(&[0x2a, 0x80, 0x01]), None);
+        assert_eq!(
+            oid_to_dotted(
+                &[0xff; 40]
+                    .iter()
+                    .chain(&[0x01])
+                    .copied()
+                    .collect::<Vec<_>>()
+            ),
+            None
+        );
+        assert_eq!(
+            decode_string(TAG_BMP_STRING, &[0xd8, 0x34, 0xdd, 0x1e, 0x00]),
+            "𝄞\u{fffd}"
+        );
+        assert_eq!(decode_string(TAG_BMP_STRING, &[0xd8, 0x34]), "\u{fffd}");
+        assert_eq!(
+            decode_string(TAG_UNIVERSAL_STRING, &[0, 0x11, 0, 0, 0]),
+            "\u{fffd}\u{fffd}"
+        );
+        assert_eq!(decode_string(TAG_UTF8_STRING, b"a\xffb"), "a\u{fffd}b");
+        assert_eq!(decode_string(TAG_TELETEX_STRING, b"\xe9"), "é");
+
+        let mut dn = DistinguishedName::new();
+        assert!(dn.is_empty());
+        dn.push("CN", "a");
+        dn.push("CN", "b");
+        dn.push("O", "x, y");
+        assert_eq!(dn.len(), 3);
+        assert_eq!(dn.get("CN"), Some("a"));
+        assert_eq!(dn.get_all("CN").collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(dn.to_string(), "CN=a\nCN=b\nO=x\\, y");
+    }
+
+    // -- Robustness: no panics on any input ---------------------------------
+
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    fn robustness_corpus() -> Vec<Vec<u8>> {
+        vec![
+            rcgen_cert().der().to_vec(),
+            crafted_sans(),
+            crafted_names(),
+            crafted_odd_value(TAG_BIT_STRING),
+        ]
+    }
+
+    #[test]
+    fn every_prefix_is_rejected_without_panicking() {
+        for der in robustness_corpus() {
+            assert!(PeerCertificate::from_der(&der).is_ok());
+            for len in 0..der.len() {
+                let err = PeerCertificate::from_der(&der[..len]).unwrap_err();
+                assert!(err.offset() <= len, "{len}: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn random_mutations_never_panic() {
+        let corpus = robustness_corpus();
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+        let mut parsed = 0usize;
+        for i in 0..20_000 {
+            let mut der = corpus[i % corpus.len()].clone();
+            for _ in 0..=rng.below(4) {
+                let at = rng.below(der.len());
+                match rng.below(4) {
+                    0 => der[at] = rng.next() as u8,
+                    1 => der[at] ^= 1 << rng.below(8),
+                    2 => {
+                        der.remove(at);
+                    }
+                    _ => der.insert(at, rng.next() as u8),
+                }
+            }
+            if let Ok(pc) = PeerCertificate::from_der(&der) {
+                parsed += 1;
+                // Outputs stay proportional to the input.
+                let text_len = pc.subjectaltname.as_ref().map_or(0, String::len)
+                    + pc.subject.to_string().len()
+                    + pc.issuer.to_string().len();
+                assert!(text_len <= 16 * der.len());
+            }
+        }
+        // Many mutations hit the signature or key and still parse.
+        assert!(parsed > 1_000, "{parsed}");
     }
 }
