@@ -253,15 +253,17 @@ fn install_signal_cleanup() {
 }
 
 /// SIGKILL to `root` (first, so that nginx's master cannot start a new
-/// worker), then to its descendants.
-fn kill_tree(root: u32) {
-    for pid in process_tree(root) {
+/// worker), then to its descendants; returns the pids killed.
+fn kill_tree(root: u32) -> Vec<u32> {
+    let tree = process_tree(root);
+    for &pid in &tree {
         // SAFETY: kill has no memory-safety preconditions; the pids are a
         // server's process and its descendants.
         unsafe {
             libc::kill(pid as libc::pid_t, libc::SIGKILL);
         }
     }
+    tree
 }
 
 /// The process `root` and all its descendants (`/proc/*/stat`'s ppid).
@@ -317,8 +319,17 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        kill_tree(self.pid());
+        let tree = kill_tree(self.pid());
         let _ = self.child.wait();
+        // The root's children (nginx's worker) are ours now (we are their
+        // subreaper, see main): reap them, or they stay zombies.
+        for &pid in tree.iter().skip(1) {
+            // SAFETY: waitpid writes nothing through a null status pointer;
+            // a pid that is not our child returns ECHILD at once.
+            unsafe {
+                libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), 0);
+            }
+        }
         let pid = self.pid();
         if let Ok(mut live) = LIVE.lock() {
             live.retain(|p| *p != pid);
@@ -1127,6 +1138,12 @@ const SERVER_NAMES: [&str; 6] = [
 
 fn main() {
     install_signal_cleanup();
+    // Orphans of a server (nginx's worker once its master is killed) become
+    // this process's children rather than init's, so that they are reaped.
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER only sets a process flag.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
+    }
     let flags = Flags::from_env(&["quick"]).unwrap_or_else(|e| {
         eprintln!("protocols: {e}");
         std::process::exit(2)
@@ -1321,8 +1338,13 @@ fn main() {
         if runs(tool, probe) {
             versions.push(version(tool, probe));
         } else {
-            let why =
-                format!("`{tool}` is not installed ({install}): every {proto:?} row is skipped");
+            let why = format!(
+                "`{tool}` is not installed ({install}): every {} row is skipped",
+                match proto {
+                    Proto::Resp => "RESP",
+                    Proto::Http => "HTTP",
+                }
+            );
             notes.push(why.clone());
             absent.no_load.insert(proto, why);
             peers.retain(|p| p.proto != proto);
