@@ -172,7 +172,10 @@ fn self_signed() -> Result<(PathBuf, PathBuf), String> {
         .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
         .arg("ec_paramgen_curve:P-256")
         .args(["-nodes", "-days", "30", "-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1"])
+        .args([
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1",
+        ])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
@@ -189,10 +192,12 @@ fn self_signed() -> Result<(PathBuf, PathBuf), String> {
             ))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err("no --cert/--key given, and the `openssl` command that would make a \
+            return Err(
+                "no --cert/--key given, and the `openssl` command that would make a \
                         self-signed certificate is not on PATH: pass --cert FILE --key FILE, \
                         or install openssl (Debian/Ubuntu: apt-get install openssl)"
-                .into())
+                    .into(),
+            )
         }
         Err(e) => return Err(format!("cannot run openssl: {e}")),
     }
