@@ -1000,3 +1000,305 @@ fn t05_hostname_mismatch_and_custom_check() {
     }
     run_bounded(LIMIT);
 }
+
+/// T17: allow_half_open on both ends: after the client's close_notify the
+/// server still writes, and its data arrives.
+#[test]
+fn t17_allow_half_open_over_tls() {
+    let t = Trace::new();
+    let t2 = t.clone();
+    let mut opts = server_options(&certs().server);
+    opts.net.socket.allow_half_open = true;
+    let server = tls::create_server(opts, move |_, s| {
+        let t3 = t2.clone();
+        s.on_data(move |_, d| t3.log(format!("S:data:{}", String::from_utf8_lossy(d))));
+        let t3 = t2.clone();
+        s.on_end(move |s| {
+            t3.log(format!("S:end:{}", s.writable()));
+            let s = *s;
+            let t4 = t3.clone();
+            nodenet::set_timeout(
+                move || {
+                    s.write_cb("late-reply", move |_, e| {
+                        t4.log(format!("S:cb:{:?}", e.map(|e| e.code())))
+                    });
+                    s.end();
+                },
+                50u64,
+            );
+        });
+    })
+    .unwrap();
+    let port = listen_local(server);
+    let mut o = trust_ca(port);
+    o.net.socket.allow_half_open = true;
+    let c = tls::connect(o, |s| {
+        s.end_with("bye");
+    })
+    .unwrap();
+    let t2 = t.clone();
+    c.on_data(move |_, d| t2.log(format!("C:data:{}", String::from_utf8_lossy(d))));
+    let t2 = t.clone();
+    c.on_close(move |_, h| {
+        t2.log(format!("C:close:{h}"));
+        server.close();
+    });
+    run_bounded(LIMIT);
+    assert_eq!(
+        t.entries(),
+        [
+            "S:data:bye",
+            "S:end:true",
+            "S:cb:None",
+            "C:data:late-reply",
+            "C:close:false"
+        ]
+    );
+}
+
+/// T19: destroy during the handshake, from either side.
+#[test]
+fn t19_destroy_during_the_handshake() {
+    let errors = Rc::new(RefCell::new(Vec::new()));
+    let e2 = errors.clone();
+    let server = tls::create_server(server_options(&certs().server), |_, _| {
+        panic!("no secureConnection")
+    })
+    .unwrap();
+    server.on_tls_client_error(move |_, e, _| {
+        e2.borrow_mut()
+            .push(format!("{} {}", e.code(), e.message()))
+    });
+    let port = listen_local(server);
+    // (a) destroyed in the same tick: the queued write fails, no error.
+    let t = Trace::new();
+    let c = tls::connect(trust_ca(port), |_| {}).unwrap();
+    trace_tls(&c, &t, "a");
+    let t2 = t.clone();
+    c.write_cb("queued", move |_, e| {
+        t2.log(format!("a:cb:{:?}", e.map(|e| e.code())))
+    });
+    c.destroy();
+    // (b) destroyed in 'connect': the server hears a hang-up.
+    let c = tls::connect(trust_ca(port), |_| {}).unwrap();
+    trace_tls(&c, &t, "b");
+    c.on_connect(|s| {
+        s.destroy();
+    });
+    util::run_until(LIMIT, || !errors.borrow().is_empty());
+    server.close();
+    run_bounded(LIMIT);
+    let e = t.entries();
+    assert!(
+        e.contains(&"a:cb:Some(\"ERR_SOCKET_CLOSED_BEFORE_CONNECTION\")".to_string()),
+        "{e:?}"
+    );
+    assert!(e.contains(&"a:close:false".to_string()), "{e:?}");
+    assert!(
+        !e.iter()
+            .any(|x| x.starts_with("a:error") || x.starts_with("b:error")),
+        "{e:?}"
+    );
+    assert!(e.contains(&"b:close:false".to_string()), "{e:?}");
+    // (b)'s hang-up; (a)'s connect may have reached the kernel before its
+    // destroy (Node starts it a tick later), then the server hears one too.
+    assert!(!errors.borrow().is_empty());
+    assert!(errors
+        .borrow()
+        .iter()
+        .all(|e| e == "ECONNRESET socket hang up"));
+
+    // (c) the server destroys the connection in 'connection'.
+    let server = tls::create_server(server_options(&certs().server), |_, _| {}).unwrap();
+    server.on_connection(|_, s| {
+        s.destroy();
+    });
+    let port = listen_local(server);
+    let t = Trace::new();
+    let c = tls::connect(trust_ca(port), |_| {}).unwrap();
+    trace_tls(&c, &t, "c");
+    c.on_close(move |_, _| {
+        server.close();
+    });
+    run_bounded(LIMIT);
+    assert_eq!(
+        t.entries(),
+        ["c:connect", "c:ready", "c:error:ECONNRESET", "c:close:true"]
+    );
+}
+
+/// pause() stops reading and decrypting: the peer is pushed back (its
+/// write queue grows), and nothing is lost once reading resumes.
+#[test]
+fn pause_pushes_the_peer_back() {
+    const TOTAL: usize = 8 << 20;
+    let got = Rc::new(std::cell::Cell::new(0usize));
+    let buffered_max = Rc::new(std::cell::Cell::new(0usize));
+    let (g, bm) = (got.clone(), buffered_max.clone());
+    let server = tls::create_server(server_options(&certs().server), move |_, s| {
+        util::pin_buffers(s, 64 * 1024);
+        s.pause();
+        let g = g.clone();
+        s.on_data(move |_, d| g.set(g.get() + d.len()));
+        let s = *s;
+        let bm = bm.clone();
+        nodenet::set_timeout(
+            move || {
+                bm.set(s.readable_length());
+                s.resume();
+            },
+            300u64,
+        );
+    })
+    .unwrap();
+    let port = listen_local(server);
+    let pushed_back = Rc::new(std::cell::Cell::new(0usize));
+    let pb = pushed_back.clone();
+    let data = Bytes::from(util::random_bytes(TOTAL, 3));
+    let c = tls::connect(trust_ca(port), move |s| {
+        util::pin_buffers(s, 64 * 1024);
+        // Everything at once: the queue holds what the peer does not take.
+        s.write(data.clone());
+        s.end();
+        let (s, pb) = (*s, pb.clone());
+        nodenet::set_timeout(move || pb.set(s.writable_length()), 250u64);
+    })
+    .unwrap();
+    c.on_close(move |_, _| {
+        server.close();
+    });
+    run_bounded(LIMIT);
+    assert!(
+        pushed_back.get() > TOTAL / 2,
+        "the writer was not pushed back: {} queued",
+        pushed_back.get()
+    );
+    assert!(
+        buffered_max.get() <= 256 * 1024,
+        "a paused socket read ahead {} bytes",
+        buffered_max.get()
+    );
+    assert_eq!(got.get(), TOTAL);
+}
+
+/// Inactivity timeouts and connection limits hold over TLS.
+#[test]
+fn timeout_and_max_connections_over_tls() {
+    let server = tls::create_server(server_options(&certs().server), |_, _| {}).unwrap();
+    server.set_max_connections(Some(1));
+    let drops = Rc::new(std::cell::Cell::new(0));
+    let d2 = drops.clone();
+    server.on_drop(move |_, _| d2.set(d2.get() + 1));
+    let port = listen_local(server);
+    let t = Trace::new();
+    let first = tls::connect(trust_ca(port), |s| {
+        s.set_timeout(150u64);
+    })
+    .unwrap();
+    let t2 = t.clone();
+    first.on_timeout(move |s| {
+        t2.log(format!("first:timeout:{}", s.destroyed()));
+        // Count the server's connections before closing.
+        server.get_connections(move |srv, n| {
+            assert_eq!(n, 1);
+            srv.close();
+        });
+        s.destroy();
+    });
+    let t2 = t.clone();
+    first.on_secure_connect(move |_| {
+        let t3 = t2.clone();
+        let second = tls::connect(trust_ca(port), |_| {}).unwrap();
+        second.on_error(move |_, e| t3.log(format!("second:error:{}", e.code())));
+    });
+    run_bounded(LIMIT);
+    assert_eq!(drops.get(), 1);
+    assert!(t.contains("first:timeout:false"), "{:?}", t.entries());
+    assert!(t.contains("second:error:ECONNRESET"), "{:?}", t.entries());
+}
+
+/// add_context: per-name certificates chosen by the client's SNI.
+#[test]
+fn add_context_chooses_the_certificate_by_sni() {
+    let server = tls::create_server(server_options(&certs().server), |_, s| {
+        s.end();
+    })
+    .unwrap();
+    server
+        .add_context(
+            "*.example.com",
+            &SecureContextOptions::new()
+                .cert(certs().other.cert.clone())
+                .key(certs().other.key.clone()),
+        )
+        .unwrap();
+    assert_eq!(
+        server
+            .add_context("", &SecureContextOptions::new())
+            .unwrap_err()
+            .code(),
+        "ERR_TLS_REQUIRED_SERVER_NAME"
+    );
+    let port = listen_local(server);
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    for name in ["a.example.com", "localhost"] {
+        let s2 = seen.clone();
+        let closed = Rc::new(std::cell::Cell::new(false));
+        let c2 = closed.clone();
+        let c = tls::connect(trust_ca(port).servername(name), move |s| {
+            let cn = s
+                .get_peer_certificate()
+                .and_then(|c| c.subject.get("CN").map(str::to_owned));
+            s2.borrow_mut()
+                .push(format!("{} {:?} {:?}", s.authorized(), cn, s.servername()));
+            s.resume();
+        })
+        .unwrap();
+        c.on_close(move |_, _| c2.set(true));
+        util::run_until(LIMIT, || closed.get());
+    }
+    server.close();
+    run_bounded(LIMIT);
+    assert_eq!(
+        seen.borrow()[..],
+        [
+            "true Some(\"example.com\") Some(\"a.example.com\")",
+            "true Some(\"localhost\") Some(\"localhost\")"
+        ]
+    );
+}
+
+/// Our client presents a certificate to Node's server that requires one;
+/// the client's own key log and exporter guard.
+#[test]
+fn client_certificate_to_node_server_and_client_keylog() {
+    let node = NodeServer::start(
+        "const s=tls.createServer({key:rd('server.key'),cert:rd('server.pem'),ca:rd('ca.pem'),requestCert:true,rejectUnauthorized:true},c=>{log('secureConnection',c.authorized,c.getPeerCertificate().subject.CN);c.end('ok')});\
+         s.on('tlsClientError',e=>log('tlsClientError',e.code));s.listen(0,'127.0.0.1',()=>console.log(s.address().port));",
+    );
+    let lines = Rc::new(RefCell::new(0));
+    let l2 = lines.clone();
+    let mut o = trust_ca(node.port);
+    o.context = o
+        .context
+        .cert(certs().client.cert.clone())
+        .key(certs().client.key.clone());
+    let c = tls::connect(o, |s| {
+        assert!(s.authorized());
+        s.resume();
+    })
+    .unwrap();
+    assert_eq!(
+        c.export_keying_material(32, "x", None).unwrap_err().code(),
+        "ERR_TLS_INVALID_STATE"
+    );
+    c.on_keylog(move |_, line| {
+        assert!(line.ends_with(b"\n"));
+        *l2.borrow_mut() += 1;
+    });
+    c.on_error(|_, e| panic!("{e}"));
+    run_bounded(LIMIT);
+    let out = node.finish();
+    assert!(out.contains("secureConnection true client1"), "{out}");
+    assert_eq!(*lines.borrow(), 5);
+}

@@ -547,6 +547,15 @@ impl emitter::EventTarget for Socket {
                 }
             });
         }
+        // Node: only handshakes after the first 'keylog' listener report.
+        #[cfg(feature = "tls")]
+        if event == EV_KEYLOG {
+            with(|c| {
+                if let Some(t) = sock(c, self.key).and_then(|s| s.tls.as_deref_mut()) {
+                    t.want_keylog = true;
+                }
+            });
+        }
     }
 }
 
