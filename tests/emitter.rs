@@ -224,7 +224,7 @@ fn try_on_unknown_event_names_the_events() {
         err.message(),
         "Socket has no event 'dat'; its events are: connect, ready, data, end, finish, \
          drain, timeout, error, close, lookup, connectionAttempt, connectionAttemptFailed, \
-         connectionAttemptTimeout"
+         connectionAttemptTimeout, secureConnect, secure, keylog"
     );
     assert_eq!(s.listener_count("data"), 0);
 
