@@ -233,7 +233,8 @@ fn try_on_unknown_event_names_the_events() {
     assert_eq!(err.code(), "ERR_INVALID_ARG_VALUE");
     assert_eq!(
         err.message(),
-        "Server has no event 'connect'; its events are: listening, connection, close, error, drop"
+        "Server has no event 'connect'; its events are: listening, connection, close, error, drop, \
+         secureConnection, tlsClientError, keylog"
     );
     // Right name and shape: accepted.
     assert!(server.try_on("drop", |_: &Server, _: &DropInfo| {}).is_ok());

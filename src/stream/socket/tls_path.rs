@@ -27,8 +27,10 @@ use crate::tls::{errors, identity, verify, IdentityCheck};
 const RECORD: usize = 16 * 1024;
 /// Plaintext encrypted per flush round (then written in one system call).
 const FLUSH_ROUND: usize = 64 * 1024;
-/// An outgoing buffer larger than this is given back once it drains.
-const KEEP_PENDING: usize = 20 * 1024;
+/// An outgoing buffer (or a kept partial record's) larger than this is
+/// given back once it drains: an idle connection keeps at most this much
+/// (steady small messages reuse it without allocating).
+const KEEP_PENDING: usize = 4 * 1024;
 
 /// Which side of the handshake, and what its end means.
 pub(crate) enum Role {
@@ -561,6 +563,14 @@ pub(super) fn secured(key: Key) {
             flush(key);
             with(|c| {
                 let Some(s) = sock(c, key) else { return };
+                // The handshake's flights are sent: an idle connection
+                // keeps no outgoing buffer.
+                if let Some(t) = s.tls.as_deref_mut() {
+                    if t.sent == t.pending.len() {
+                        t.pending = Vec::new();
+                        t.sent = 0;
+                    }
+                }
                 let close = s.queue.is_empty() && s.tls.as_ref().is_some_and(|t| t.close_pending);
                 if close {
                     close_notify(c, key);
