@@ -755,7 +755,10 @@ pub(crate) fn on_ready(index: usize, event: &mio::event::Event) {
         }
         // Nothing queued means nothing to flush: a pending end() or
         // 'drain' only exists behind queued bytes.
-        let flush_now = writable && (!s.queue.is_empty() || s.layers & LAYER_TLS != 0);
+        // A TLS socket may have handshake records or a ClientHello to send
+        // with nothing queued (compiled out without the feature).
+        let tls = cfg!(feature = "tls") && s.layers & LAYER_TLS != 0;
+        let flush_now = writable && (!s.queue.is_empty() || tls);
         let first = (readable && !flush_now).then(|| read_path::first_step(c, key));
         Some((key, Phase::Open, flush_now, first))
     });
