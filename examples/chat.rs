@@ -3,10 +3,19 @@
 //! ```text
 //! cargo run --release --example chat -- [--host H] [--port P]
 //!     [--max-connections N] [--idle-timeout SECONDS] [--quiet]
+//!     [--tls-cert CERT.pem --tls-key KEY.pem [--tls-ca CA.pem]]
 //! ```
 //!
 //! Prints `listening on HOST:PORT` once listening (`--port 0` picks a free
 //! port). Logs connections and errors to stderr unless `--quiet`.
+//!
+//! With `--tls-cert` and `--tls-key` (built with the `tls` feature:
+//! `--features tls-aws-lc-rs` or `tls-ring`) the same chat is served over
+//! TLS, as Verb's `withOptions({ tls: { cert, key } })`; `--tls-ca` adds
+//! its `ca` with `requestCert: true, rejectUnauthorized: false` (clients
+//! are asked for a certificate but let in without one). Each secure
+//! connection logs its cipher and protocol, where Verb's program prints
+//! `socket.getCipher()` and `socket.getProtocol()`.
 //!
 //! Each message is a frame: a 4-byte big-endian length, then that many
 //! bytes of UTF-8 JSON ([`LengthPrefixed`], at most 1 MiB). Client to
@@ -437,6 +446,23 @@ fn accept(chat: &Shared, socket: &Socket) {
             state.clients.len()
         );
     }
+    // Verb's `if (socket.encrypted) { ... getCipher() ... getProtocol() }`.
+    #[cfg(feature = "tls")]
+    if socket.encrypted() {
+        log!(
+            config,
+            "{client_id}: secure connection established, cipher {}, protocol {}{}",
+            socket.get_cipher().map_or("none", |c| c.name),
+            socket
+                .get_protocol()
+                .map_or_else(|| "none".to_string(), |p| p.to_string()),
+            if socket.authorized() {
+                ", client certificate verified"
+            } else {
+                ""
+            }
+        );
+    }
 
     // The per-connection decoder lives in the 'data' listener itself.
     let mut frames = LengthPrefixed::new(config.max_frame);
@@ -498,16 +524,72 @@ pub fn start(host: &str, port: u16) -> Result<Server, Error> {
 pub fn start_with(host: &str, port: u16, config: Config) -> Result<Server, Error> {
     let chat: Shared = Rc::new(RefCell::new(Chat::new(config.clone())));
     let on_connection = chat.clone();
-    let server = tcp::create_server(
-        ServerOptions {
-            socket: SocketOptions {
-                no_delay: true,
-                ..SocketOptions::default()
-            },
-            ..ServerOptions::default()
+    let server = tcp::create_server(net_options(), move |_: &Server, socket: &Socket| {
+        accept(&on_connection, socket)
+    });
+    listen(server, chat, host, port)
+}
+
+/// The chat over TLS, as Verb's `withOptions({ tls: { cert, key, ca,
+/// requestCert, rejectUnauthorized } })`: [`start_with`] on a
+/// `nodenet::tls` server made with `tls` (its `net` options are the
+/// chat's own). A connection joins the chat once its handshake is done.
+///
+/// # Errors
+///
+/// The secure context's errors (a certificate or key that does not
+/// parse, a key that does not match), and [`start_with`]'s.
+#[cfg(feature = "tls")]
+pub fn start_tls(
+    host: &str,
+    port: u16,
+    config: Config,
+    tls: nodenet::tls::ServerOptions,
+) -> Result<Server, Error> {
+    let chat: Shared = Rc::new(RefCell::new(Chat::new(config.clone())));
+    let on_connection = chat.clone();
+    let options = nodenet::tls::ServerOptions {
+        net: net_options(),
+        ..tls
+    };
+    let server = nodenet::tls::create_server(options, move |_: &Server, socket: &Socket| {
+        accept(&on_connection, socket)
+    })?;
+    // A failed handshake (a client that does not trust the certificate,
+    // or does not speak TLS) costs only that connection.
+    let error_config = config.clone();
+    server.on(
+        "tlsClientError",
+        move |_: &Server, err: &Error, socket: &Socket| {
+            let peer = socket
+                .peer_addr()
+                .map_or_else(|| format!("#{}", socket.id()), |a| a.to_string());
+            log!(
+                error_config,
+                "{peer}: TLS handshake failed: {} {}",
+                err.code(),
+                err.message()
+            );
         },
-        move |_: &Server, socket: &Socket| accept(&on_connection, socket),
     );
+    listen(server, chat, host, port)
+}
+
+/// The chat's server options: Nagle off, as Verb's `noDelay: true`.
+fn net_options() -> ServerOptions {
+    ServerOptions {
+        socket: SocketOptions {
+            no_delay: true,
+            ..SocketOptions::default()
+        },
+        ..ServerOptions::default()
+    }
+}
+
+/// Limits, logging and the idle sweep around `server`, then listens on
+/// `host:port` and runs the loop until it is listening.
+fn listen(server: Server, chat: Shared, host: &str, port: u16) -> Result<Server, Error> {
+    let config = chat.borrow().config.clone();
     server.set_max_connections(Some(config.max_connections));
 
     // Until it is listening, an 'error' is start's result; after, a log line.
@@ -558,7 +640,7 @@ pub fn start_with(host: &str, port: u16, config: Config) -> Result<Server, Error
 
     // The periodic clean-up; unref'd, so it never keeps the loop alive on
     // its own.
-    let sweeper = chat.clone();
+    let sweeper = chat;
     nodenet::set_interval(
         move || sweeper.borrow().sweep(),
         config.sweep_interval.as_millis() as u64,
@@ -571,6 +653,10 @@ struct Args {
     host: String,
     port: u16,
     config: Config,
+    /// `--tls-cert`, `--tls-key`, `--tls-ca`: serve over TLS.
+    tls_cert: Option<String>,
+    tls_key: Option<String>,
+    tls_ca: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -578,6 +664,9 @@ fn parse_args() -> Result<Args, String> {
         host: "127.0.0.1".to_string(),
         port: 3000,
         config: Config::default(),
+        tls_cert: None,
+        tls_key: None,
+        tls_ca: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -601,15 +690,49 @@ fn parse_args() -> Result<Args, String> {
                     .min(Duration::from_secs(s.max(1)));
             }
             "--quiet" => args.config.verbose = false,
+            "--tls-cert" => args.tls_cert = Some(value()?),
+            "--tls-key" => args.tls_key = Some(value()?),
+            "--tls-ca" => args.tls_ca = Some(value()?),
             "-h" | "--help" => {
                 return Err("usage: chat [--host H] [--port P] [--max-connections N] \
-                            [--idle-timeout SECONDS] [--quiet]"
+                            [--idle-timeout SECONDS] [--quiet] \
+                            [--tls-cert CERT.pem --tls-key KEY.pem [--tls-ca CA.pem]]"
                     .into())
             }
             other => return Err(format!("unknown argument {other}")),
         }
     }
+    if args.tls_cert.is_some() != args.tls_key.is_some() {
+        return Err("--tls-cert and --tls-key go together".into());
+    }
+    if args.tls_ca.is_some() && args.tls_cert.is_none() {
+        return Err("--tls-ca needs --tls-cert and --tls-key".into());
+    }
+    if args.tls_cert.is_some() && cfg!(not(feature = "tls")) {
+        return Err("--tls-cert: this chat was built without TLS; \
+                    build it with `--features tls-aws-lc-rs` (or `tls-ring`)"
+            .into());
+    }
     Ok(args)
+}
+
+/// The server the command line asks for: plain TCP, or TLS with
+/// `--tls-cert`/`--tls-key`.
+fn start_args(args: &Args) -> Result<Server, Error> {
+    #[cfg(feature = "tls")]
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        use nodenet::tls::{SecureContextOptions, ServerOptions as TlsOptions};
+        let context = SecureContextOptions::from_files(cert, key)?;
+        let options = match &args.tls_ca {
+            // Verb's `ca` with `requestCert: true, rejectUnauthorized:
+            // false`: clients are asked for a certificate, and one without
+            // a certificate that verifies is let in all the same.
+            Some(ca) => TlsOptions::new(context.ca_file(ca)?).request_cert(true, false),
+            None => TlsOptions::new(context),
+        };
+        return start_tls(&args.host, args.port, args.config.clone(), options);
+    }
+    start_with(&args.host, args.port, args.config.clone())
 }
 
 fn main() -> ExitCode {
@@ -620,7 +743,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let server = match start_with(&args.host, args.port, args.config) {
+    let server = match start_args(&args) {
         Ok(server) => server,
         Err(err) => {
             eprintln!(
