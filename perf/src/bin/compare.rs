@@ -5,6 +5,8 @@
 //! cargo build --release -p nodenet-perf --bins && cargo build --release --example echo
 //! cargo run --release -p nodenet-perf --bin compare -- [--quick] [--reps N] [--secs S]
 //!     [--only nodenet,node,tokio,mio] [--idle-conns N] [--unix]
+//! cargo build --release --features tls-aws-lc-rs --example tls_echo
+//! cargo run --release -p nodenet-perf --bin compare -- --tls [--quick] [--hs-conns 256] [...]
 //! ```
 //!
 //! `--tls` runs the TLS rows instead: nodenet's `examples/tls_echo`
@@ -14,7 +16,9 @@
 //! afresh for the run (rcgen) in a temporary directory; the load generator
 //! trusts exactly that certificate. Workloads: ping-pong over 50
 //! connections, stream, full handshakes, resumed handshakes (TLS 1.3
-//! tickets) and idle memory per TLS connection. See `perf/README.md`.
+//! tickets; `--hs-conns` clients in both) and idle memory per TLS
+//! connection, then the issue's targets for nodenet as `met` / `MISSED`
+//! lines. See `perf/README.md`.
 //!
 //! `--unix` runs the same workloads over Unix sockets: every server listens
 //! on a fresh path (`--path`) in a temporary directory, the load generator
