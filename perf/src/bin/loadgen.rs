@@ -9,7 +9,14 @@
 //!         [--conns 4] [--bytes 67108864]
 //! loadgen --port P [--host H]  --server-pid PID  --mode idle
 //!         [--conns 10000] [--no-send] [--settle-ms 300]
+//! loadgen --port P [--host H] [--server-pid PID] --mode handshakes
+//!         [--conns 32] [--secs 3] [--warmup 0.5] [--resume]
 //! ```
+//!
+//! `--tls --ca FILE` speaks TLS (rustls, aws-lc-rs provider) over every
+//! connection, in every mode: the server's chain must verify against the
+//! PEM certificate(s) in `FILE` (a CA, or the self-signed certificate
+//! itself) for the name `localhost` (`--server-name` to change it).
 //!
 //! `--path P` instead of `--port` / `--host` connects every connection to
 //! the Unix socket `P`, in every mode. The generator is generic over the
@@ -27,6 +34,21 @@
 //! - `idle`: opens `conns` connections, each sending one byte and waiting for
 //!   its echo (so the server has surely accepted it; `--no-send` skips
 //!   that), then reports the server's RSS growth per connection.
+//! - `handshakes`: `conns` clients each repeat, for `warmup` + `secs`
+//!   seconds: connect, handshake, send one byte, read its echo, close
+//!   (TLS: `close_notify`, then a reset). Counts the cycles completed in the
+//!   window: handshakes/s, and with `--server-pid` the server's CPU per
+//!   handshake. Without `--tls` it measures plain connection setup. TLS
+//!   clients do full handshakes (no session cache) unless `--resume`: then
+//!   all clients share one `ClientConfig` with an in-memory session cache,
+//!   so that every handshake after a client's first is a TLS 1.3 resumption;
+//!   the fraction that rustls reports as resumed (`handshake_kind()`) is
+//!   printed.
+//!
+//! With TLS, every connection's handshake is part of what it does first:
+//! ping-pong and idle connections count as confirmed at their first echo
+//! (after the handshake), stream connections once the handshake is done,
+//! before the transfer starts.
 //!
 //! With `--server-pid`, the server's CPU time (utime + stime) over the
 //! measurement window is reported too; ping-pong also reports the busy time
@@ -40,11 +62,21 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use mio::event::Source;
 use mio::net::{TcpStream, UnixStream};
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Registry, Token};
+use rustls::client::{
+    ClientSessionMemoryCache, ClientSessionStore, Resumption, Tls12ClientSessionValue,
+    Tls13ClientSessionValue,
+};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, HandshakeKind, NamedGroup, RootCertStore};
 use nodenet_perf::{
     cpu_core_busy_secs, process_cpu_secs, process_rss_kib, Flags, MioStream, Pattern,
 };
@@ -54,8 +86,9 @@ const READ_BUF: usize = 64 * 1024;
 /// `--no-send`), at most.
 const MAX_UNCONFIRMED: usize = 256;
 /// Latency histogram: 1 µs buckets up to this bound (the last one holds
-/// everything slower).
-const HIST_US: usize = 200_000;
+/// everything slower). A second: handshakes queued behind hundreds of
+/// others take longer than the 200 ms a round trip ever does.
+const HIST_US: usize = 1_000_000;
 const CONNECT_PHASE_LIMIT: Duration = Duration::from_secs(60);
 const STREAM_LIMIT: Duration = Duration::from_secs(120);
 
@@ -81,7 +114,31 @@ impl fmt::Display for Target {
 
 /// A stream the generator can open to a [`Target`] of its kind.
 trait Connect: MioStream {
+    /// TLS: rustls sits between the socket and the generator.
+    const TLS: bool = false;
     fn connect_to(target: &Target) -> io::Result<Self>;
+    /// TLS: sends the records rustls has queued (`WouldBlock` while the
+    /// socket is full). Nothing for a plain socket.
+    fn send_queued(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    /// TLS: reads and processes records until the handshake is done
+    /// (`Ok(true)`) or the socket is drained (`Ok(false)`).
+    fn drive_handshake(&mut self) -> io::Result<bool> {
+        Ok(true)
+    }
+    /// TLS: whether the handshake was a resumption.
+    fn resumed(&self) -> bool {
+        false
+    }
+    /// TLS: what was negotiated, for the report.
+    fn describe(&self) -> Option<String> {
+        None
+    }
+    /// TLS: queues a `close_notify` and sends it if the socket takes it.
+    fn close_notify(&mut self) {}
+    /// TLS: the socket reported readable again (a new edge).
+    fn readable_edge(&mut self) {}
 }
 
 impl Connect for TcpStream {
@@ -102,11 +159,317 @@ impl Connect for UnixStream {
     }
 }
 
+/// The TLS client configuration (`--tls`), set once before any connection.
+static TLS_CONFIG: OnceLock<(Arc<ClientConfig>, ServerName<'static>)> = OnceLock::new();
+
+/// rustls over a non-blocking socket, as the generator's byte stream.
+///
+/// Reading: plaintext rustls holds is handed out first; when it has none,
+/// one `read_tls` (rustls reads the socket 4 KiB or so at a time) and
+/// `process_new_packets`, and whatever that queued (the handshake's next
+/// flight, alerts) is sent at once. `WouldBlock` only once the socket is
+/// drained: a plaintext read shorter than the buffer says nothing of the
+/// socket, so the generator's short-read shortcut is not taken; a short
+/// socket read is (`drained`), which saves the `recv` that would only find
+/// `EAGAIN` (until the next readable edge, `readable_edge`).
+///
+/// Writing: what is still queued goes first (`WouldBlock` while the socket
+/// is full), then the plaintext is encrypted into rustls's buffer (64 KiB)
+/// and sent as far as the socket takes it; a rest left queued goes out on
+/// the next write or writable event (`send_queued`).
+struct Tls<S> {
+    sock: S,
+    tls: ClientConnection,
+    /// The last socket read was short and no readable edge came since: the
+    /// socket has nothing.
+    drained: bool,
+}
+
+/// Notes whether a read was short (`Tls::drained`).
+struct ShortRead<'a, S> {
+    sock: &'a mut S,
+    short: bool,
+}
+
+impl<S: io::Read> io::Read for ShortRead<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.sock.read(buf)?;
+        self.short = n < buf.len();
+        Ok(n)
+    }
+}
+
+fn tls_error(e: rustls::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("TLS: {e}"))
+}
+
+impl<S: Connect> Tls<S> {
+    /// One socket read into rustls and its processing; `WouldBlock` when
+    /// the socket has nothing (or was drained by the last read).
+    fn receive(&mut self) -> io::Result<()> {
+        if self.drained {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let mut rd = ShortRead {
+            sock: &mut self.sock,
+            short: false,
+        };
+        let n = self.tls.read_tls(&mut rd)?;
+        self.drained = rd.short && n > 0;
+        if let Err(e) = self.tls.process_new_packets() {
+            // Send the alert rustls queued, as a client would.
+            let _ = self.tls.write_tls(&mut self.sock);
+            return Err(tls_error(e));
+        }
+        if n == 0 && self.tls.is_handshaking() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection during the handshake",
+            ));
+        }
+        match self.send_queued() {
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl<S: Connect> io::Read for Tls<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.tls.reader().read(buf) {
+                // Ok(0): the server's close_notify.
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            self.receive()?;
+        }
+    }
+}
+
+impl<S: Connect> io::Write for Tls<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.send_queued()?;
+        let n = self.tls.writer().write(buf)?;
+        match self.send_queued() {
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
+            _ => {}
+        }
+        if n == 0 && !buf.is_empty() {
+            // rustls's buffer is full (plaintext queued before the
+            // handshake is done).
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send_queued()
+    }
+}
+
+impl<S: Connect> Source for Tls<S> {
+    fn register(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+        self.sock.register(registry, token, interests)
+    }
+    fn reregister(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
+        self.sock.reregister(registry, token, interests)
+    }
+    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        self.sock.deregister(registry)
+    }
+}
+
+impl<S: Connect> MioStream for Tls<S> {
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.sock.take_error()
+    }
+    fn check_connected(&self) -> io::Result<()> {
+        self.sock.check_connected()
+    }
+    fn set_nodelay(&self) {
+        self.sock.set_nodelay();
+    }
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.sock.shutdown_write()
+    }
+    fn close_hard(&self) {
+        self.sock.close_hard();
+    }
+}
+
+impl<S: Connect> Connect for Tls<S> {
+    const TLS: bool = true;
+
+    fn connect_to(target: &Target) -> io::Result<Self> {
+        let (config, name) = TLS_CONFIG.get().expect("--tls sets the client config");
+        let sock = S::connect_to(target)?;
+        let tls = ClientConnection::new(Arc::clone(config), name.clone()).map_err(tls_error)?;
+        Ok(Tls {
+            sock,
+            tls,
+            drained: false,
+        })
+    }
+
+    fn send_queued(&mut self) -> io::Result<()> {
+        while self.tls.wants_write() {
+            match self.tls.write_tls(&mut self.sock) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn drive_handshake(&mut self) -> io::Result<bool> {
+        while self.tls.is_handshaking() {
+            if let Err(e) = self.send_queued() {
+                if e.kind() != io::ErrorKind::WouldBlock {
+                    return Err(e);
+                }
+            }
+            match self.receive() {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+        // The client's Finished; a rest goes out with the first write.
+        match self.send_queued() {
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
+            _ => Ok(true),
+        }
+    }
+
+    fn resumed(&self) -> bool {
+        self.tls.handshake_kind() == Some(HandshakeKind::Resumed)
+    }
+
+    fn describe(&self) -> Option<String> {
+        let version = self.tls.protocol_version()?;
+        let suite = self.tls.negotiated_cipher_suite()?;
+        let group = self
+            .tls
+            .negotiated_key_exchange_group()
+            .map_or("-".to_string(), |g| format!("{:?}", g.name()));
+        Some(format!(
+            "{version:?} {:?} {group}",
+            suite.suite()
+        ))
+    }
+
+    fn close_notify(&mut self) {
+        self.tls.send_close_notify();
+        let _ = self.send_queued();
+    }
+
+    fn readable_edge(&mut self) {
+        self.drained = false;
+    }
+}
+
+/// `--resume`'s session store: one pool of TLS 1.3 tickets that all the
+/// generator's clients share (they all talk to one server under one name).
+///
+/// rustls's own `ClientSessionMemoryCache` keeps at most 8 tickets per
+/// server, as befits one client: with dozens of clients starting
+/// handshakes at once most would find none and do a full handshake. Here
+/// every ticket a server sends is kept (up to `cap`, the oldest dropped
+/// first) and each is used once, the newest first, as rustls does.
+/// Everything else (key exchange hints, TLS 1.2 sessions) goes to a
+/// `ClientSessionMemoryCache`.
+#[derive(Debug)]
+struct TicketPool {
+    tickets: Mutex<VecDeque<Tls13ClientSessionValue>>,
+    cap: usize,
+    rest: ClientSessionMemoryCache,
+}
+
+impl ClientSessionStore for TicketPool {
+    fn set_kx_hint(&self, server_name: ServerName<'static>, group: NamedGroup) {
+        self.rest.set_kx_hint(server_name, group);
+    }
+    fn kx_hint(&self, server_name: &ServerName<'_>) -> Option<NamedGroup> {
+        self.rest.kx_hint(server_name)
+    }
+    fn set_tls12_session(&self, server_name: ServerName<'static>, value: Tls12ClientSessionValue) {
+        self.rest.set_tls12_session(server_name, value);
+    }
+    fn tls12_session(&self, server_name: &ServerName<'_>) -> Option<Tls12ClientSessionValue> {
+        self.rest.tls12_session(server_name)
+    }
+    fn remove_tls12_session(&self, server_name: &ServerName<'static>) {
+        self.rest.remove_tls12_session(server_name);
+    }
+    fn insert_tls13_ticket(&self, _: ServerName<'static>, value: Tls13ClientSessionValue) {
+        let mut tickets = self.tickets.lock().unwrap_or_else(|e| e.into_inner());
+        if tickets.len() == self.cap {
+            tickets.pop_front();
+        }
+        tickets.push_back(value);
+    }
+    fn take_tls13_ticket(&self, _: &ServerName<'static>) -> Option<Tls13ClientSessionValue> {
+        self.tickets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_back()
+    }
+}
+
+/// The client configuration for `--tls`: the roots from `--ca`, the
+/// aws-lc-rs provider's defaults, and a session cache only with `--resume`.
+fn tls_config(flags: &Flags) -> (Arc<ClientConfig>, ServerName<'static>) {
+    let ca = flags.str("ca", "");
+    if ca.is_empty() {
+        fatal("--tls needs --ca FILE (the PEM certificate to trust)");
+    }
+    let mut roots = RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(&ca)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .unwrap_or_else(|e| fatal(format!("{ca}: {e}")));
+    for cert in certs {
+        roots
+            .add(cert)
+            .unwrap_or_else(|e| fatal(format!("{ca}: {e}")));
+    }
+    if roots.is_empty() {
+        fatal(format!("{ca}: no certificate"));
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|e| fatal(format!("TLS versions: {e}")))
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.resumption = if flags.has("resume") {
+        Resumption::store(Arc::new(TicketPool {
+            tickets: Mutex::new(VecDeque::new()),
+            cap: 4096,
+            rest: ClientSessionMemoryCache::new(16),
+        }))
+    } else {
+        Resumption::disabled()
+    };
+    let name = flags.str("server-name", "localhost");
+    let name = ServerName::try_from(name.clone())
+        .unwrap_or_else(|e| fatal(format!("--server-name {name}: {e}")));
+    (Arc::new(config), name)
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
     PingPong,
     Stream,
     Idle,
+    Handshakes,
 }
 
 struct Conn<S> {
@@ -148,22 +511,22 @@ struct Gen<S> {
     confirmed: usize,
     /// `--msgs`: round trips per connection (`u64::MAX`: unbounded).
     rounds_per_conn: u64,
+    /// Handshakes mode: of the cycles counted, how many were resumptions;
+    /// connections to open again once the listener takes them (a full
+    /// Unix backlog).
+    resumed: u64,
+    reopen: Vec<usize>,
+    /// TLS: what the first confirmed connection negotiated.
+    negotiated: Option<String>,
 }
 
 impl<S: Connect> Gen<S> {
     /// Opens one more connection; false when the listener's backlog is full
     /// (a Unix socket's connect fails with `EAGAIN` then: try again later).
     fn open_one(&mut self) -> bool {
-        let mut stream = match S::connect_to(&self.target) {
-            Ok(stream) => stream,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-            Err(e) => fatal(format!("connect {}: {e}", self.target)),
+        let Some(stream) = self.connect(Token(self.conns.len())) else {
+            return false;
         };
-        let token = Token(self.conns.len());
-        self.poll
-            .registry()
-            .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
-            .unwrap_or_else(|e| fatal(format!("register: {e}")));
         self.conns.push(Conn {
             stream,
             up: false,
@@ -178,6 +541,44 @@ impl<S: Connect> Gen<S> {
             rx_pos: 0,
         });
         true
+    }
+
+    /// A new connection registered under `token`; `None` when the
+    /// listener's backlog is full.
+    fn connect(&mut self, token: Token) -> Option<S> {
+        let mut stream = match S::connect_to(&self.target) {
+            Ok(stream) => stream,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+            Err(e) => fatal(format!("connect {}: {e}", self.target)),
+        };
+        self.poll
+            .registry()
+            .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+            .unwrap_or_else(|e| fatal(format!("register: {e}")));
+        Some(stream)
+    }
+
+    /// Handshakes mode: closes connection `i` (TLS: `close_notify`, then a
+    /// reset) and opens a fresh one in its place, or leaves that for the
+    /// next turn when the listener's backlog is full.
+    fn reopen(&mut self, i: usize) {
+        let Some(stream) = self.connect(Token(i)) else {
+            self.reopen.push(i);
+            return;
+        };
+        let c = &mut self.conns[i];
+        let mut old = std::mem::replace(&mut c.stream, stream);
+        old.close_notify();
+        old.close_hard();
+        let _ = self.poll.registry().deregister(&mut old);
+        drop(old);
+        c.up = false;
+        c.confirmed = false;
+        c.readable = false;
+        c.writable = false;
+        c.tx_left = 0;
+        c.rx_got = 0;
+        c.sent_at = Instant::now();
     }
 
     /// Opens connections up to `n`, keeping at most `MAX_UNCONFIRMED`
@@ -209,22 +610,37 @@ impl<S: Connect> Gen<S> {
         }
         for event in events.iter() {
             let i = event.token().0;
+            let c = &mut self.conns[i];
             if event.is_writable() || event.is_write_closed() || event.is_error() {
-                self.conns[i].writable = true;
+                c.writable = true;
             }
             if event.is_readable() || event.is_read_closed() || event.is_error() {
-                self.conns[i].readable = true;
+                c.readable = true;
+                c.stream.readable_edge();
             }
-            if !self.conns[i].up {
-                if !self.conns[i].writable {
+            if !c.up {
+                if !c.writable {
                     continue;
                 }
                 self.finish_connect(i);
+            } else if S::TLS && c.writable {
+                // Records left queued when the socket was full.
+                match c.stream.send_queued() {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.writable = false,
+                    Err(e) => fatal(format!("write: {e}")),
+                }
             }
             match self.mode {
                 Mode::PingPong => self.pump_ping_pong(i),
                 Mode::Stream => self.pump_stream(i),
                 Mode::Idle => self.pump_idle(i),
+                Mode::Handshakes => self.pump_handshake(i),
+            }
+        }
+        if !self.reopen.is_empty() {
+            for i in std::mem::take(&mut self.reopen) {
+                self.reopen(i);
             }
         }
     }
@@ -250,10 +666,13 @@ impl<S: Connect> Gen<S> {
                 c.tx_left = self.size;
                 c.sent_at = Instant::now();
             }
-            Mode::Stream => {
+            // TLS: confirmed once the handshake is done (`pump_stream`).
+            Mode::Stream if !S::TLS => {
                 c.confirmed = true;
                 self.confirmed += 1;
             }
+            Mode::Stream => {}
+            Mode::Handshakes => c.tx_left = 1,
             Mode::Idle => {
                 if self.send_byte {
                     c.tx_left = 1;
@@ -281,13 +700,14 @@ impl<S: Connect> Gen<S> {
 
     /// Reads what is readable into `buf`, calling `got` per read; a short
     /// read ends the burst (the kernel is drained: the next data brings a
-    /// new edge).
+    /// new edge). Not so over TLS: a short plaintext read says nothing of
+    /// the socket (`Tls` reads until the socket is drained).
     fn read_burst(c: &mut Conn<S>, buf: &mut [u8], mut got: impl FnMut(&mut Conn<S>, &[u8])) {
         while c.readable {
             match c.stream.read(buf) {
                 Ok(0) => fatal("the server closed a connection"),
                 Ok(n) => {
-                    if n < buf.len() {
+                    if n < buf.len() && !S::TLS {
                         c.readable = false;
                     }
                     got(c, &buf[..n]);
@@ -335,6 +755,9 @@ impl<S: Connect> Gen<S> {
         self.buf = buf;
         if first {
             self.confirmed += 1;
+            if S::TLS && self.negotiated.is_none() {
+                self.negotiated = self.conns[i].stream.describe();
+            }
         }
         if completed > 0 {
             if self.recording {
@@ -349,6 +772,20 @@ impl<S: Connect> Gen<S> {
 
     fn pump_stream(&mut self, i: usize) {
         if !self.streaming {
+            let c = &mut self.conns[i];
+            if S::TLS && c.up && !c.confirmed {
+                match c.stream.drive_handshake() {
+                    Ok(true) => {
+                        c.confirmed = true;
+                        self.confirmed += 1;
+                        if self.negotiated.is_none() {
+                            self.negotiated = c.stream.describe();
+                        }
+                    }
+                    Ok(false) => {}
+                    Err(e) => fatal(format!("handshake: {e}")),
+                }
+            }
             return;
         }
         let pattern = self.pattern.as_ref().expect("stream mode has a pattern");
@@ -413,7 +850,35 @@ impl<S: Connect> Gen<S> {
         if got && !c.confirmed {
             c.confirmed = true;
             self.confirmed += 1;
+            if S::TLS && self.negotiated.is_none() {
+                self.negotiated = c.stream.describe();
+            }
         }
+    }
+
+    /// Handshakes mode: the handshake runs under the one-byte write and the
+    /// reads; the echo ends the cycle, and the connection is replaced.
+    fn pump_handshake(&mut self, i: usize) {
+        let c = &mut self.conns[i];
+        if !c.up {
+            return;
+        }
+        Self::write_message(c, &self.message[..1]);
+        let mut got = false;
+        Self::read_burst(c, &mut self.buf, |_, data| got |= !data.is_empty());
+        if !got {
+            return;
+        }
+        if S::TLS && self.negotiated.is_none() {
+            self.negotiated = c.stream.describe();
+        }
+        if self.recording {
+            self.count += 1;
+            self.resumed += u64::from(c.stream.resumed());
+            let us = c.sent_at.elapsed().as_micros().min(HIST_US as u128);
+            self.hist[us as usize] += 1;
+        }
+        self.reopen(i);
     }
 
     fn percentile_us(&self, p: f64) -> u64 {
@@ -432,6 +897,13 @@ impl<S: Connect> Gen<S> {
         HIST_US as u64
     }
 
+    /// `; TLSv1_3 <suite> <group>` once a TLS connection got that far.
+    fn tls_note(&self) -> String {
+        self.negotiated
+            .as_ref()
+            .map_or(String::new(), |d| format!("; {d}"))
+    }
+
     /// Closes every connection, TCP ones with a reset (no `TIME_WAIT` left).
     fn close_all(&mut self) {
         for c in self.conns.drain(..) {
@@ -447,14 +919,17 @@ fn cpu(pid: Option<u32>) -> f64 {
 }
 
 fn main() {
-    let flags = Flags::from_env(&["no-send"]).unwrap_or_else(|e| fatal(e));
+    let flags = Flags::from_env(&["no-send", "tls", "resume"]).unwrap_or_else(|e| fatal(e));
     let arg =
         |name: &str, default: f64| -> f64 { flags.get(name, default).unwrap_or_else(|e| fatal(e)) };
     let mode = match flags.str("mode", "pingpong").as_str() {
         "pingpong" => Mode::PingPong,
         "stream" => Mode::Stream,
         "idle" => Mode::Idle,
-        other => fatal(format!("--mode {other}: pingpong, stream or idle")),
+        "handshakes" => Mode::Handshakes,
+        other => fatal(format!(
+            "--mode {other}: pingpong, stream, idle or handshakes"
+        )),
     };
     let target = if flags.has("path") {
         Target::Unix(PathBuf::from(flags.str("path", "")))
@@ -467,9 +942,17 @@ fn main() {
                 .unwrap_or_else(|e| fatal(format!("{host}:{port}: {e}"))),
         )
     };
-    match target {
-        Target::Tcp(_) => run::<TcpStream>(&flags, mode, target),
-        Target::Unix(_) => run::<UnixStream>(&flags, mode, target),
+    let tls = flags.has("tls");
+    if tls {
+        let _ = TLS_CONFIG.set(tls_config(&flags));
+    } else if flags.has("resume") {
+        fatal("--resume needs --tls");
+    }
+    match (target, tls) {
+        (target @ Target::Tcp(_), false) => run::<TcpStream>(&flags, mode, target),
+        (target @ Target::Unix(_), false) => run::<UnixStream>(&flags, mode, target),
+        (target @ Target::Tcp(_), true) => run::<Tls<TcpStream>>(&flags, mode, target),
+        (target @ Target::Unix(_), true) => run::<Tls<UnixStream>>(&flags, mode, target),
     }
 }
 
@@ -483,6 +966,7 @@ fn run<S: Connect>(flags: &Flags, mode: Mode, target: Target) {
         Mode::PingPong => 50.0,
         Mode::Stream => 4.0,
         Mode::Idle => 10_000.0,
+        Mode::Handshakes => 32.0,
     };
     let conns = arg("conns", default_conns) as usize;
     let size = (arg("size", 64.0) as usize).max(1);
@@ -505,6 +989,9 @@ fn run<S: Connect>(flags: &Flags, mode: Mode, target: Target) {
         hist: vec![0u32; HIST_US + 1],
         confirmed: 0,
         rounds_per_conn: u64::MAX,
+        resumed: 0,
+        reopen: Vec::new(),
+        negotiated: None,
     };
     let mut events = Events::with_capacity(1024);
     let msgs = arg("msgs", 0.0) as u64;
@@ -557,9 +1044,10 @@ fn run<S: Connect>(flags: &Flags, mode: Mode, target: Target) {
             let (p50, p99) = (gen.percentile_us(0.50), gen.percentile_us(0.99));
             eprintln!(
                 "pingpong {conns} conns x {size} B: {rate:.0} msg/s, p50 {p50} us, p99 {p99} us, \
-                 server CPU {:.2} us/msg, generator CPU {:.2} us/msg",
+                 server CPU {:.2} us/msg, generator CPU {:.2} us/msg{}",
                 per_msg(server_cpu),
-                per_msg(own_cpu)
+                per_msg(own_cpu),
+                gen.tls_note()
             );
             println!(
                 "RESULT mode=pingpong conns={conns} size={size} secs={elapsed:.3} msgs={msgs} \
@@ -590,15 +1078,69 @@ fn run<S: Connect>(flags: &Flags, mode: Mode, target: Target) {
             let mb = total as f64 / 1e6;
             let rate = mb / elapsed;
             eprintln!(
-                "stream {conns} conns x {} B, every byte verified: {rate:.1} MB/s, server CPU {:.1} us/MB",
+                "stream {conns} conns x {} B, every byte verified: {rate:.1} MB/s, \
+                 server CPU {:.1} us/MB{}",
                 gen.bytes,
-                server_cpu * 1e6 / mb
+                server_cpu * 1e6 / mb,
+                gen.tls_note()
             );
             println!(
                 "RESULT mode=stream conns={conns} bytes_per_conn={} secs={elapsed:.3} \
                  mb_per_s={rate:.2} server_cpu_s={server_cpu:.3} server_cpu_us_per_mb={:.3}",
                 gen.bytes,
                 server_cpu * 1e6 / mb
+            );
+        }
+        Mode::Handshakes => {
+            let secs = arg("secs", 3.0);
+            let warmup = arg("warmup", 0.5);
+            for _ in 0..conns {
+                while !gen.open_one() {
+                    gen.poll_once(&mut events, Duration::from_millis(1));
+                }
+            }
+            run_for(&mut gen, &mut events, Duration::from_secs_f64(warmup));
+            let core_busy = || {
+                cpu_core_busy_secs(server_core)
+                    .unwrap_or_else(|e| fatal(format!("/proc/stat: {e}")))
+            };
+            let cpu0 = cpu(server_pid);
+            let own0 = cpu(Some(std::process::id()));
+            let core0 = core_busy();
+            let t0 = Instant::now();
+            gen.recording = true;
+            run_for(&mut gen, &mut events, Duration::from_secs_f64(secs));
+            gen.recording = false;
+            let elapsed = t0.elapsed().as_secs_f64();
+            let server_cpu = cpu(server_pid) - cpu0;
+            let core = core_busy() - core0;
+            let own_cpu = cpu(Some(std::process::id())) - own0;
+            let n = gen.count;
+            if n == 0 {
+                fatal(format!("no handshake completed in {secs} s"));
+            }
+            let per = |s: f64| s * 1e6 / n as f64;
+            let rate = n as f64 / elapsed;
+            let resumed = gen.resumed as f64 / n as f64;
+            let (p50, p99) = (gen.percentile_us(0.50), gen.percentile_us(0.99));
+            eprintln!(
+                "handshakes {conns} clients{}: {rate:.0}/s, {:.1} % resumed, connect to echo \
+                 p50 {p50} us, p99 {p99} us, server CPU {:.1} us/handshake, generator CPU \
+                 {:.1} us/handshake{}",
+                if flags.has("resume") { " (--resume)" } else { "" },
+                resumed * 100.0,
+                per(server_cpu),
+                per(own_cpu),
+                gen.tls_note()
+            );
+            println!(
+                "RESULT mode=handshakes conns={conns} secs={elapsed:.3} handshakes={n} \
+                 handshakes_per_s={rate:.1} resumed_frac={resumed:.4} p50_us={p50} p99_us={p99} \
+                 server_cpu_s={server_cpu:.3} server_cpu_us_per_hs={:.3} \
+                 gen_cpu_us_per_hs={:.3} core_busy_us_per_hs={:.3}",
+                per(server_cpu),
+                per(own_cpu),
+                per(core)
             );
         }
         Mode::Idle => {
@@ -619,7 +1161,9 @@ fn run<S: Connect>(flags: &Flags, mode: Mode, target: Target) {
             let after = rss(pid);
             let per_conn = (after as f64 - before as f64) / conns as f64;
             eprintln!(
-                "idle {conns} conns: server RSS {before} KiB -> {after} KiB, {per_conn:.3} KiB per connection"
+                "idle {conns} conns: server RSS {before} KiB -> {after} KiB, \
+                 {per_conn:.3} KiB per connection{}",
+                gen.tls_note()
             );
             println!(
                 "RESULT mode=idle conns={conns} rss_before_kib={before} rss_after_kib={after} \
