@@ -645,6 +645,16 @@ impl Error {
 
     /// Adds the local end of a failed connect, as Node does:
     /// `" - Local (addr:port)"`.
+    /// Node's `host` and `port` properties (a TLS client's connection
+    /// lost during its handshake).
+    #[cfg(feature = "tls")]
+    pub(crate) fn with_host_port(mut self, host: String, port: u16) -> Error {
+        self.address = Some(host.clone());
+        self.hostname = Some(host);
+        self.port = Some(port);
+        self
+    }
+
     pub(crate) fn with_local(mut self, local: SocketAddr) -> Error {
         self.message
             .push_str(&format!(" - Local ({}:{})", local.ip(), local.port()));

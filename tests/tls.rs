@@ -323,7 +323,13 @@ fn t13_tls_client_to_plain_server_that_closes() {
     run_bounded(LIMIT);
     assert_eq!(
         t.entries(),
-        ["c:connect", "c:ready", "c:error:ECONNRESET", "c:close:true"]
+        [
+            "c:connect",
+            "c:ready",
+            "c:end",
+            "c:error:ECONNRESET",
+            "c:close:true"
+        ]
     );
     assert_eq!(
         *msg.borrow(),
@@ -1123,7 +1129,13 @@ fn t19_destroy_during_the_handshake() {
     run_bounded(LIMIT);
     assert_eq!(
         t.entries(),
-        ["c:connect", "c:ready", "c:error:ECONNRESET", "c:close:true"]
+        [
+            "c:connect",
+            "c:ready",
+            "c:end",
+            "c:error:ECONNRESET",
+            "c:close:true"
+        ]
     );
 }
 

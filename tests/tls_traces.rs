@@ -32,12 +32,11 @@
 //! - how the server's `'data'` is chunked where the client made several
 //!   writes (T15): only the concatenation is compared.
 //!
-//! Where nodenet differs from Node and COMPAT.md does not list it, the
-//! scenario's test is `#[ignore]`d with the difference in its reason (run
-//! them with `--include-ignored`). Two differences would touch every
-//! scenario (`'secure'` on the client, `getProtocol()` inside `'close'`),
-//! so the scenarios leave both out and each has its own ignored test (the
-//! `t01_client_secure_event_*` and `t01_get_protocol_in_close_*` tests).
+//! Two checks would touch every scenario (`'secure'` on the client,
+//! `getProtocol()` inside `'close'`), so the scenarios leave both out and
+//! each has its own test (the `t01_client_secure_event_*` and
+//! `t01_get_protocol_in_close_*` tests). The eight differences these tests
+//! first found were fixed in the library (session 4).
 #![cfg(feature = "tls")]
 
 mod util;
@@ -60,7 +59,7 @@ const NODE_LIMIT: Duration = Duration::from_secs(10);
 
 /// What the traces include beyond the shared part. Both are off in the
 /// scenarios, whose traces would otherwise all differ on them: each has its
-/// own (ignored) test, where nodenet differs from Node (see there).
+/// own test (see there).
 #[derive(Clone, Copy, Default)]
 struct Extra {
     /// `'secure'` on the sockets (`TRACE_SECURE=1` for the script).
@@ -498,7 +497,6 @@ fn t01_good_handshake_tls12() {
 /// `'secureConnect'` first); nodenet's `tls::connect` socket emits
 /// `'secureConnect'` only.
 #[test]
-#[ignore = "differs from Node: a tls::connect client emits no 'secure' (Node: 'secureConnect' then 'secure')"]
 fn t01_client_secure_event_tls13() {
     t01(
         None,
@@ -511,7 +509,6 @@ fn t01_client_secure_event_tls13() {
 
 /// As [`t01_client_secure_event_tls13`], TLS 1.2.
 #[test]
-#[ignore = "differs from Node: a tls::connect client emits no 'secure' (Node: 'secureConnect' then 'secure')"]
 fn t01_client_secure_event_tls12() {
     t01(
         Some(TlsVersion::Tls1_2),
@@ -525,7 +522,6 @@ fn t01_client_secure_event_tls12() {
 /// T01 with `getProtocol()` read inside `'close'`: Node answers `null`
 /// there (the TLS state is gone once destroyed), nodenet still the version.
 #[test]
-#[ignore = "differs from Node: get_protocol() inside 'close' is Some(version) on both ends (Node: null)"]
 fn t01_get_protocol_in_close_tls13() {
     t01(
         None,
@@ -538,7 +534,6 @@ fn t01_get_protocol_in_close_tls13() {
 
 /// As [`t01_get_protocol_in_close_tls13`], TLS 1.2.
 #[test]
-#[ignore = "differs from Node: get_protocol() inside 'close' is Some(version) on both ends (Node: null)"]
 fn t01_get_protocol_in_close_tls12() {
     t01(
         Some(TlsVersion::Tls1_2),
@@ -644,14 +639,12 @@ fn t15(version: Option<TlsVersion>) {
 
 /// T15 under TLS 1.3.
 #[test]
-#[ignore = "differs from Node: in 'secureConnect', write('c') flushes the queue at once: writable_length() 0 after it and after end() (Node: 3, then 4)"]
 fn t15_writes_before_secure_connect_tls13() {
     t15(None);
 }
 
 /// T15 with the server's `maxVersion` TLS 1.2.
 #[test]
-#[ignore = "differs from Node: in 'secureConnect', write('c') flushes the queue at once: writable_length() 0 after it and after end() (Node: 3, then 4)"]
 fn t15_writes_before_secure_connect_tls12() {
     t15(Some(TlsVersion::Tls1_2));
 }
@@ -803,7 +796,6 @@ srv.listen(0, '127.0.0.1', () => {
 
 /// T19 (b): the client destroys itself in 'connect'.
 #[test]
-#[ignore = "differs from Node: the write queued before 'connect' gets ERR_STREAM_DESTROYED when destroy() is called in 'connect' (Node: null)"]
 fn t19b_client_destroys_in_connect() {
     check("t19b", T19B, &[], |t| {
         let server = tls_server(t, None, &certs().server, false, true, |_, _| {});
@@ -841,7 +833,6 @@ srv.listen(0, '127.0.0.1', () => {
 
 /// T19 (c): the server destroys the connection in 'connection'.
 #[test]
-#[ignore = "differs from Node: no 'tlsClientError' when the server destroys in 'connection'; the client has no 'end' before 'error' and its queued write gets ECONNRESET before 'error' (Node: end, error, cb null, close)"]
 fn t19c_server_destroys_in_connection() {
     check("t19c", T19C, &[], |t| {
         let server = tls_server(t, None, &certs().server, false, true, |_, _| {});
@@ -919,14 +910,12 @@ fn t13(how: &'static str) {
 
 /// T13 (a): the plaintext server ends at once.
 #[test]
-#[ignore = "differs from Node: no 'end' before the ECONNRESET 'error', and the error has no host/port (Node: end, then error with host 127.0.0.1 and the port)"]
 fn t13a_plain_server_ends() {
     t13("end");
 }
 
 /// T13 (b): the plaintext server destroys at once.
 #[test]
-#[ignore = "differs from Node: no 'end' before the ECONNRESET 'error', and the error has no host/port (Node: end, then error with host 127.0.0.1 and the port)"]
 fn t13b_plain_server_destroys() {
     t13("destroy");
 }
@@ -959,7 +948,6 @@ fn t02(version: Option<TlsVersion>) {
 /// T02: no `ca`, so the default store; the client fails with
 /// `DEPTH_ZERO_SELF_SIGNED_CERT`, the server hears a hang-up.
 #[test]
-#[ignore = "differs from Node: authorization_error() is None inside 'error' (Node: authorizationError DEPTH_ZERO_SELF_SIGNED_CERT)"]
 fn t02_self_signed_rejected_tls13() {
     t02(None);
 }
@@ -968,7 +956,6 @@ fn t02_self_signed_rejected_tls13() {
 /// Node's client judges the certificate after the handshake, so Node's
 /// server gets 'secureConnection' before the client hangs up.
 #[test]
-#[ignore = "differs from Node: authorization_error() is None inside 'error' (Node: authorizationError DEPTH_ZERO_SELF_SIGNED_CERT)"]
 fn t02_self_signed_rejected_tls12() {
     t02(Some(TlsVersion::Tls1_2));
 }

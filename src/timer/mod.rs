@@ -255,6 +255,13 @@ pub fn clear_immediate(timer: Timer) {
     clear(timer);
 }
 
+/// Cancels a timer from inside the loop's borrow; for the loop's own
+/// timers, whose callbacks capture nothing with a `Drop` of its own.
+#[cfg(feature = "tls")]
+pub(crate) fn cancel_internal_timeout(c: &mut crate::event_loop::Core, timer: Timer) {
+    drop(c.timers.cancel(timer.key));
+}
+
 fn clear(timer: Timer) {
     // The callback is dropped after the borrow ends: its captures may run
     // any Drop code.

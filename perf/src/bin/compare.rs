@@ -864,7 +864,11 @@ fn main() {
         // clock ticks of server CPU.
         stream_bytes: get(
             "stream-mib",
-            if quick && !flags.has("tls") { 16.0 } else { 64.0 },
+            if quick && !flags.has("tls") {
+                16.0
+            } else {
+                64.0
+            },
         ) as u64
             * 1024
             * 1024,
@@ -966,13 +970,21 @@ fn main() {
     println!(
         "nodenet {} comparison over {}: {} rep(s), ping-pong{} windows of {} s after {} s \
          warm-up; server on CPU 0, load generator on CPU 1{}; load average {}",
-        if settings.tls.is_some() { "TLS echo" } else { "echo" },
+        if settings.tls.is_some() {
+            "TLS echo"
+        } else {
+            "echo"
+        },
         match &settings.unix_dir {
             Some(dir) => format!("Unix sockets in {}", dir.display()),
             None => "TCP 127.0.0.1".to_string(),
         },
         settings.reps,
-        if settings.tls.is_some() { " and handshake" } else { "" },
+        if settings.tls.is_some() {
+            " and handshake"
+        } else {
+            ""
+        },
         settings.secs,
         settings.warmup,
         if pin { "" } else { " (unpinned)" },

@@ -59,10 +59,10 @@
 //!
 //! The last line printed is `RESULT key=value ...` for the harness.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -70,6 +70,9 @@ use std::time::{Duration, Instant};
 use mio::event::Source;
 use mio::net::{TcpStream, UnixStream};
 use mio::{Events, Interest, Poll, Registry, Token};
+use nodenet_perf::{
+    cpu_core_busy_secs, process_cpu_secs, process_rss_kib, Flags, MioStream, Pattern,
+};
 use rustls::client::{
     ClientSessionMemoryCache, ClientSessionStore, Resumption, Tls12ClientSessionValue,
     Tls13ClientSessionValue,
@@ -77,9 +80,6 @@ use rustls::client::{
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, HandshakeKind, NamedGroup, RootCertStore};
-use nodenet_perf::{
-    cpu_core_busy_secs, process_cpu_secs, process_rss_kib, Flags, MioStream, Pattern,
-};
 
 const READ_BUF: usize = 64 * 1024;
 /// Connections opened but not yet confirmed (first echo, or connected for
@@ -270,7 +270,12 @@ impl<S: Connect> io::Write for Tls<S> {
 }
 
 impl<S: Connect> Source for Tls<S> {
-    fn register(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
         self.sock.register(registry, token, interests)
     }
     fn reregister(
@@ -360,10 +365,7 @@ impl<S: Connect> Connect for Tls<S> {
             .tls
             .negotiated_key_exchange_group()
             .map_or("-".to_string(), |g| format!("{:?}", g.name()));
-        Some(format!(
-            "{version:?} {:?} {group}",
-            suite.suite()
-        ))
+        Some(format!("{version:?} {:?} {group}", suite.suite()))
     }
 
     fn close_notify(&mut self) {
@@ -1127,7 +1129,11 @@ fn run<S: Connect>(flags: &Flags, mode: Mode, target: Target) {
                 "handshakes {conns} clients{}: {rate:.0}/s, {:.1} % resumed, connect to echo \
                  p50 {p50} us, p99 {p99} us, server CPU {:.1} us/handshake, generator CPU \
                  {:.1} us/handshake{}",
-                if flags.has("resume") { " (--resume)" } else { "" },
+                if flags.has("resume") {
+                    " (--resume)"
+                } else {
+                    ""
+                },
                 resumed * 100.0,
                 per(server_cpu),
                 per(own_cpu),

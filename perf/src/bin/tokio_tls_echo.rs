@@ -25,8 +25,7 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio_rustls::TlsAcceptor;
 
 const BUF: usize = 16 * 1024;
-const USAGE: &str =
-    "usage: tokio_tls_echo --cert FILE --key FILE [--host H] [--port P] | --path P";
+const USAGE: &str = "usage: tokio_tls_echo --cert FILE --key FILE [--host H] [--port P] | --path P";
 
 fn fatal(msg: impl std::fmt::Display) -> ! {
     eprintln!("tokio_tls_echo: {msg}");

@@ -197,6 +197,9 @@ pub(crate) enum SocketTick {
     /// Bytes were flushed inside an API call (`uncork()`, `end()` while
     /// corked): `'drain'`, callbacks and the pending shutdown follow here.
     Flushed,
+    /// TLS: seal and send what the last callback wrote.
+    #[cfg(feature = "tls")]
+    Flush,
 }
 
 /// Everything the loop knows about one socket.
@@ -657,7 +660,13 @@ pub(crate) fn destroy(c: &mut Core, key: Key, err: Option<Error>) {
     if s.destroyed {
         return;
     }
+    #[cfg(feature = "tls")]
+    let err = tls_path::on_destroy(c, key, err);
+    let Some(s) = sock(c, key) else { return };
     let was_connecting = matches!(s.phase, Phase::Resolving | Phase::Connecting);
+    // Node's TLS layer has taken every write of a connected TLS socket:
+    // their callbacks report success even if the bytes never left.
+    let tls_took_writes = s.layers & LAYER_TLS != 0 && !was_connecting;
     let handleless = s.handleless();
     s.destroyed = true;
     s.readable = false;
@@ -699,8 +708,14 @@ pub(crate) fn destroy(c: &mut Core, key: Key, err: Option<Error>) {
     } else {
         Error::destroyed("write")
     };
+    // Node's TLS socket reports the error before the callbacks of the
+    // writes it had taken; a TCP socket fails them first.
+    if has_error && tls_took_writes {
+        c.ticks.push_back(Tick::Socket(key, SocketTick::Error));
+    }
     for (state, cb) in writes {
         let result = match state {
+            _ if tls_took_writes => None,
             // In flight for Node: it completes without an error.
             Discarded::Started => None,
             // Node's first write waits for 'connect' outside the buffer:
@@ -716,7 +731,7 @@ pub(crate) fn destroy(c: &mut Core, key: Key, err: Option<Error>) {
         let e = buffered_err.clone().unwrap_or_else(|| write_err.clone());
         c.ticks.push_back(Tick::WriteDone(key, cb, Some(e)));
     }
-    if has_error {
+    if has_error && !tls_took_writes {
         c.ticks.push_back(Tick::Socket(key, SocketTick::Error));
     }
     if let Some(server) = server {
@@ -976,6 +991,8 @@ pub(crate) fn run_tick(key: Key, tick: SocketTick) {
             });
         }
         SocketTick::Flushed => after_flush(key),
+        #[cfg(feature = "tls")]
+        SocketTick::Flush => tls_path::flush_tick(key),
         SocketTick::Attempt(event, attempt) => {
             emit(key, event, &Payload::Attempt(&attempt));
         }

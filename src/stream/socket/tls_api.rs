@@ -65,6 +65,17 @@ impl Socket {
         })
     }
 
+    /// [`with_tls`](Self::with_tls) until the socket is destroyed: as in
+    /// Node, whose getters answer `null` once the handle is gone.
+    fn with_live_tls<R>(&self, f: impl FnOnce(&mut tls_path::TlsState) -> Option<R>) -> Option<R> {
+        with(|c| {
+            sock(c, self.key)
+                .filter(|s| !s.destroyed)
+                .and_then(|s| s.tls.as_deref_mut())
+                .and_then(f)
+        })
+    }
+
     /// Node's `socket.encrypted`: whether this socket speaks TLS.
     pub fn encrypted(&self) -> bool {
         self.with_tls(|_| Some(())).is_some()
@@ -109,17 +120,17 @@ impl Socket {
     /// is done (Node 20 answers the highest enabled version before it;
     /// this answers `None`).
     pub fn get_protocol(&self) -> Option<TlsVersion> {
-        self.with_tls(|t| match t.session.common().protocol_version()? {
+        self.with_live_tls(|t| match t.session.common().protocol_version()? {
             ProtocolVersion::TLSv1_3 => Some(TlsVersion::Tls1_3),
             ProtocolVersion::TLSv1_2 => Some(TlsVersion::Tls1_2),
             _ => None,
         })
-        .filter(|_| self.with_tls(|t| Some(t.secure)).unwrap_or(false))
+        .filter(|_| self.with_live_tls(|t| Some(t.secure)).unwrap_or(false))
     }
 
     /// Node's `getCipher()`, once the handshake is done.
     pub fn get_cipher(&self) -> Option<Cipher> {
-        self.with_tls(|t| {
+        self.with_live_tls(|t| {
             if !t.secure {
                 return None;
             }
@@ -164,7 +175,7 @@ impl Socket {
     /// The peer's certificate chain as DER, leaf first (empty before the
     /// handshake or without one).
     pub fn get_peer_certificate_chain(&self) -> Vec<Bytes> {
-        self.with_tls(|t| {
+        self.with_live_tls(|t| {
             t.secure.then(|| {
                 t.session
                     .common()
@@ -180,7 +191,7 @@ impl Socket {
 
     /// Node's `isSessionReused()`: whether the handshake resumed a session.
     pub fn is_session_reused(&self) -> bool {
-        self.with_tls(|t| Some(t.session.common().handshake_kind()? == HandshakeKind::Resumed))
+        self.with_live_tls(|t| Some(t.session.common().handshake_kind()? == HandshakeKind::Resumed))
             .unwrap_or(false)
     }
 
@@ -214,7 +225,7 @@ impl Socket {
                 };
                 Some((suite, t.exporter_secret.clone()?))
             })
-            .filter(|_| self.with_tls(|t| Some(t.secure)).unwrap_or(false))
+            .filter(|_| self.with_live_tls(|t| Some(t.secure)).unwrap_or(false))
             .ok_or_else(state)?;
         crate::tls::exporter::export(suite, &secret, length, label.as_bytes(), context)
     }

@@ -87,6 +87,8 @@ pub(crate) struct TlsState {
     pub(crate) want_keylog: bool,
     /// TLS 1.3 exporter master secret (for `export_keying_material`).
     pub(crate) exporter_secret: Option<Vec<u8>>,
+    /// A `SocketTick::Flush` is queued for the writes of this callback.
+    pub(crate) flush_queued: bool,
 }
 
 impl TlsState {
@@ -109,6 +111,7 @@ impl TlsState {
             handshake_timer: None,
             want_keylog: false,
             exporter_secret: None,
+            flush_queued: false,
         }
     }
 
@@ -381,42 +384,81 @@ fn write_pending_best_effort(s: &mut SocketState) {
     }
 }
 
-/// The transport ended before the handshake did.
+/// The transport ended before the handshake did. A client then emits
+/// `'end'`, then `ECONNRESET` (with the peer's address and port) and
+/// `'close'(true)`, as Node; a server socket reports a hang-up.
 fn handshake_eof(c: &mut Core, key: Key) {
-    let err = Error::new(
+    let Some(s) = sock(c, key) else { return };
+    let client = s
+        .tls
+        .as_deref()
+        .is_some_and(|t| matches!(t.role, Role::Client { .. }));
+    if !client {
+        fail(c, key, hang_up_error(), true);
+        return;
+    }
+    let mut err = Error::new(
         ErrorCode::ECONNRESET,
         "Client network socket disconnected before secure TLS connection was established",
     );
-    fail(c, key, err, true);
+    if let Some(peer) = s.remote {
+        err = err.with_host_port(peer.ip().to_string(), peer.port());
+    }
+    if !s.end_queued {
+        s.end_queued = true;
+        c.ticks.push_back(Tick::Socket(key, SocketTick::End));
+    }
+    c.ticks.push_back(Tick::Call(Box::new(move || {
+        with(|c| destroy(c, key, Some(err)))
+    })));
 }
 
-/// A TLS socket fails. Before the handshake is done a server socket is
-/// destroyed quietly and its server gets `'tlsClientError'` (with `hang_up`,
-/// Node's "socket hang up" for a peer that went away); anything else is
-/// destroyed with the error.
+/// A TLS socket fails. Before the handshake is done a server socket's
+/// failure goes to its server's `'tlsClientError'` (with `hang_up`, Node's
+/// "socket hang up" for a peer that went away; see [`on_destroy`]).
 fn fail(c: &mut Core, key: Key, err: Error, hang_up: bool) {
-    let Some(s) = sock(c, key) else { return };
-    let Some(t) = s.tls.as_deref() else {
-        destroy(c, key, Some(err));
-        return;
+    let server_side = sock(c, key)
+        .and_then(|s| s.tls.as_deref())
+        .is_some_and(|t| matches!(t.role, Role::Server { .. }) && !t.secure);
+    let err = if hang_up && server_side {
+        hang_up_error()
+    } else {
+        err
     };
-    match (&t.role, t.secure) {
-        (Role::Server { server, .. }, false) => {
-            let server = *server;
-            let err = if hang_up {
-                Error::new(ErrorCode::ECONNRESET, "socket hang up")
-            } else {
-                err
-            };
-            destroy(c, key, None);
-            if let Some(server) = server {
-                let socket = Socket::from_key(key);
-                c.ticks.push_back(Tick::Call(Box::new(move || {
-                    server::emit_tls_client_error(server, &err, &socket)
-                })));
-            }
+    destroy(c, key, Some(err));
+}
+
+fn hang_up_error() -> Error {
+    Error::new(ErrorCode::ECONNRESET, "socket hang up")
+}
+
+/// What `destroy` does differently for a TLS socket: a server socket whose
+/// handshake is not done reports to its server's `'tlsClientError'` (the
+/// error, or "socket hang up" when destroyed without one) instead of its
+/// own `'error'`. Returns the error the socket itself keeps.
+pub(crate) fn on_destroy(c: &mut Core, key: Key, err: Option<Error>) -> Option<Error> {
+    let Some(t) = sock(c, key).and_then(|s| s.tls.as_deref_mut()) else {
+        return err;
+    };
+    if let Some(timer) = t.handshake_timer.take() {
+        crate::timer::cancel_internal_timeout(c, timer);
+    }
+    let Some(t) = sock(c, key).and_then(|s| s.tls.as_deref_mut()) else {
+        return err;
+    };
+    match t.role {
+        Role::Server {
+            server: Some(server),
+            ..
+        } if !t.secure => {
+            let err = err.unwrap_or_else(hang_up_error);
+            let socket = Socket::from_key(key);
+            c.ticks.push_back(Tick::Call(Box::new(move || {
+                server::emit_tls_client_error(server, &err, &socket)
+            })));
+            None
         }
-        _ => destroy(c, key, Some(err)),
+        _ => err,
     }
 }
 
@@ -534,13 +576,18 @@ pub(super) fn secured(key: Key) {
         },
     };
     match outcome {
-        Err((err, quiet)) => with(|c| {
-            if quiet {
-                fail(c, key, err, false);
-            } else {
-                destroy(c, key, Some(err));
+        Err((err, quiet)) => {
+            if !quiet {
+                // As Node: the verdict is readable in 'secure' and 'error'.
+                with(|c| {
+                    if let Some(t) = sock(c, key).and_then(|s| s.tls.as_deref_mut()) {
+                        t.authorization_error = Some(err.clone());
+                    }
+                });
+                emit(key, EV_SECURE, &Payload::Unit);
             }
-        }),
+            with(|c| fail(c, key, err, false));
+        }
         Ok(auth_error) => {
             let server = with(|c| {
                 let s = sock(c, key)?;
@@ -554,11 +601,23 @@ pub(super) fn secured(key: Key) {
                 t.authorization_error = auth_error;
                 t.server_key()
             });
-            emit(key, event, &Payload::Unit);
-            if event == EV_SECURE {
-                if let Some(server) = server {
-                    server::emit_secure_connection(server, &Socket::from_key(key));
-                }
+            // Node's order: its own 'secure' listener runs first and emits
+            // 'secureConnect' (client) or the server's 'secureConnection';
+            // the user's 'secure' listeners follow.
+            // The user's 'secure' listeners are those present before
+            // (one added in 'secureConnection' does not run, as in Node).
+            let secure_listeners =
+                with(|c| sock_ref(c, key).map(|s| s.listeners.snapshot(EV_SECURE)));
+            if event == EV_SECURE_CONNECT {
+                emit(key, EV_SECURE_CONNECT, &Payload::Unit);
+            } else if let Some(server) = server {
+                server::emit_secure_connection(server, &Socket::from_key(key));
+            }
+            if let Some(snapshot) = secure_listeners.filter(|s| !s.is_empty()) {
+                let socket = Socket::from_key(key);
+                crate::event_loop::catch(|| {
+                    crate::emitter::call(&socket, snapshot, &Payload::Unit)
+                });
             }
             flush(key);
             with(|c| {
@@ -773,6 +832,16 @@ fn close_notify(c: &mut Core, key: Key) {
     flush_step(c, key);
 }
 
+/// The flush queued by the writes of a callback.
+pub(crate) fn flush_tick(key: Key) {
+    with(|c| {
+        if let Some(t) = sock(c, key).and_then(|s| s.tls.as_deref_mut()) {
+            t.flush_queued = false;
+        }
+    });
+    flush(key);
+}
+
 /// The handshake timer fired (Node's `handshakeTimeout`).
 pub(crate) fn handshake_timed_out(key: Key) {
     with(|c| {
@@ -788,11 +857,11 @@ pub(crate) fn handshake_timed_out(key: Key) {
     });
 }
 
-/// `write()` on a TLS socket: queued as plaintext, sealed and sent at once
-/// if the kernel has room. As in Node, whose TLS layer completes writes
-/// asynchronously, the return value counts this write as still queued (a
-/// write of `high_water_mark` bytes or more returns `false`), and its
-/// callback and `'drain'` come from the loop.
+/// `write()` on a TLS socket: queued as plaintext, sealed and sent when the
+/// current callback returns. As in Node, whose TLS layer completes writes
+/// asynchronously, the return value and `writable_length()` count the
+/// write as queued until then (a write of `high_water_mark` bytes or more
+/// returns `false`), and its callback and `'drain'` come from the loop.
 pub(super) fn write(c: &mut Core, key: Key, data: impl WriteData, cb: Option<WriteCb>) -> bool {
     let now = c.now_ms;
     let Core {
@@ -821,11 +890,15 @@ pub(super) fn write(c: &mut Core, key: Key, data: impl WriteData, cb: Option<Wri
             ticks.push_back(Tick::WriteDone(key, cb, None));
         }
     }
-    if s.phase == Phase::Open && !s.corked && s.writable_ready {
-        let before = s.queue.len();
-        flush_step(c, key);
-        if sock(c, key).is_some_and(|s| !s.destroyed && s.queue.len() < before) {
-            c.ticks.push_back(Tick::Socket(key, SocketTick::Flushed));
+    // Sealed and sent once the current callback returns: every write of
+    // the callback goes into the same records and system call, and, as in
+    // Node, `writable_length()` counts them until then.
+    if s.phase == Phase::Open {
+        if let Some(t) = s.tls.as_deref_mut() {
+            if !t.flush_queued {
+                t.flush_queued = true;
+                ticks.push_back(Tick::Socket(key, SocketTick::Flush));
+            }
         }
     }
     below
