@@ -47,6 +47,17 @@ impl ChunkQueue {
         }
     }
 
+    /// Appends `chunk` as it is, however short: for a chunk that leaves the
+    /// queue before the loop turns (TLS seals what a callback wrote when
+    /// it returns), so it cannot pin its block for long.
+    #[cfg(feature = "tls")]
+    pub(crate) fn push_whole(&mut self, chunk: Bytes) {
+        if !chunk.is_empty() {
+            self.seal_tail();
+            self.chunks.push_back(chunk);
+        }
+    }
+
     /// Appends a copy of `data`, a short chunk, to the tail.
     fn push_slice(&mut self, data: &[u8]) {
         debug_assert!(data.len() < COPY_BELOW);

@@ -112,6 +112,36 @@ impl<C> WriteQueue<C> {
         self.chunks.push(chunk);
     }
 
+    /// Appends a chunk that leaves the queue's storage before the loop
+    /// turns (see [`seal_front`](Self::seal_front)): kept as it is, not
+    /// copied.
+    #[cfg(feature = "tls")]
+    pub(crate) fn push_transient(&mut self, chunk: Bytes) {
+        if chunk.is_empty() {
+            return;
+        }
+        self.queued += chunk.len();
+        self.accepted += chunk.len() as u64;
+        self.chunks.push_whole(chunk);
+    }
+
+    /// Drops the first `n` bytes' storage, which a layer below keeps in a
+    /// form of its own (TLS records not yet sent): they still count as
+    /// queued until [`advance_sealed`](Self::advance_sealed). Only with
+    /// nothing sealed before them.
+    #[cfg(feature = "tls")]
+    pub(crate) fn seal_front(&mut self, n: usize) {
+        self.chunks.advance(n.min(self.queued));
+    }
+
+    /// The kernel took the `n` sealed bytes at the front.
+    #[cfg(feature = "tls")]
+    pub(crate) fn advance_sealed(&mut self, n: usize) {
+        let n = n.min(self.queued);
+        self.queued -= n;
+        self.flushed += n as u64;
+    }
+
     /// Ties `cb` to the end of everything accepted so far, for a write
     /// that began at stream position `start` (`accepted()` before it). If
     /// those bytes are all flushed already, the callback is handed back
@@ -371,5 +401,38 @@ mod tests {
         fresh.push(Bytes::from_static(b"b"));
         fresh.push_callback(1, 8).unwrap();
         assert_eq!(fresh.discard(), [(first, 7), (waiting, 8)]);
+    }
+
+    /// TLS: bytes sealed into records leave the queue's storage at once
+    /// but count as queued, and complete their callbacks, only once the
+    /// records are sent.
+    #[cfg(feature = "tls")]
+    #[test]
+    fn sealed_bytes_count_until_sent() {
+        let mut q = WriteQueue::default();
+        let at = q.accepted();
+        q.push_transient(Bytes::from_static(b"hello "));
+        q.push_callback(at, 1).unwrap();
+        let at = q.accepted();
+        q.push_transient(Bytes::from_static(b"world"));
+        q.push_callback(at, 2).unwrap();
+        q.seal_front(6);
+        assert_eq!(q.len(), 11, "sealed bytes still count");
+        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+        let n = q.slices(&mut slices);
+        assert_eq!(
+            &*slices[..n]
+                .iter()
+                .flat_map(|s| s.to_vec())
+                .collect::<Vec<u8>>(),
+            b"world"
+        );
+        assert_eq!(completed(&mut q), Vec::<u32>::new());
+        q.advance_sealed(6);
+        assert_eq!((q.len(), completed(&mut q)), (5, vec![1]));
+        q.seal_front(5);
+        q.advance_sealed(5);
+        assert!(q.is_empty());
+        assert_eq!(completed(&mut q), vec![2]);
     }
 }

@@ -25,6 +25,9 @@ use crate::tls::{errors, identity, verify, IdentityCheck};
 
 /// Plaintext gathered into one record when the queue holds small chunks.
 const RECORD: usize = 16 * 1024;
+/// Queued chunks shorter than this are gathered (copied) into records;
+/// longer ones are sealed where they lie.
+const GATHER_BELOW: usize = 4 * 1024;
 /// Plaintext encrypted per flush round (then written in one system call).
 const FLUSH_ROUND: usize = 64 * 1024;
 /// An outgoing buffer (or a kept partial record's) larger than this is
@@ -710,7 +713,7 @@ pub(super) fn flush_step(c: &mut Core, key: Key) {
                 t.pending.clear();
             }
             let done = std::mem::take(&mut t.pending_plain);
-            s.queue.advance(done);
+            s.queue.advance_sealed(done);
             touch(wheel, now, key, s);
             continue;
         }
@@ -767,22 +770,21 @@ fn encrypt_round(s: &mut SocketState) -> Result<(), Error> {
             }
             let slice: &[u8] = slice;
             let slice = &slice[..slice.len().min(FLUSH_ROUND - taken + RECORD)];
-            if stage.len() + slice.len() <= RECORD {
+            // Small chunks are gathered into one record; a larger one is
+            // sealed where it lies (rustls splits it into records).
+            let gather = slice.len() < GATHER_BELOW && n > 1;
+            if !stage.is_empty() && (!gather || stage.len() + slice.len() > RECORD) {
+                t.session
+                    .encrypt(&stage, &mut t.partial, &mut t.pending)
+                    .map_err(seal_error)?;
+                stage.clear();
+            }
+            if gather {
                 stage.extend_from_slice(slice);
             } else {
-                if !stage.is_empty() {
-                    t.session
-                        .encrypt(&stage, &mut t.partial, &mut t.pending)
-                        .map_err(seal_error)?;
-                    stage.clear();
-                }
-                if slice.len() <= RECORD {
-                    stage.extend_from_slice(slice);
-                } else {
-                    t.session
-                        .encrypt(slice, &mut t.partial, &mut t.pending)
-                        .map_err(seal_error)?;
-                }
+                t.session
+                    .encrypt(slice, &mut t.partial, &mut t.pending)
+                    .map_err(seal_error)?;
             }
             taken += slice.len();
         }
@@ -794,7 +796,12 @@ fn encrypt_round(s: &mut SocketState) -> Result<(), Error> {
         }
         Ok::<(), Error>(())
     })?;
-    t.pending_plain = taken;
+    // The records hold it now: the plaintext's storage goes (it counts as
+    // queued until the records are sent).
+    s.queue.seal_front(taken);
+    if let Some(t) = s.tls.as_deref_mut() {
+        t.pending_plain = taken;
+    }
     Ok(())
 }
 
@@ -877,7 +884,15 @@ pub(super) fn write(c: &mut Core, key: Key, data: impl WriteData, cb: Option<Wri
         return false;
     };
     let start = s.queue.accepted();
-    s.queue.push(data.into_bytes_from(0));
+    let sealed_soon =
+        s.phase == Phase::Open && !s.corked && s.tls.as_ref().is_some_and(|t| t.secure);
+    if sealed_soon {
+        // Sealed into records when this callback returns: no need to
+        // copy it to keep it from pinning its read block.
+        s.queue.push_transient(data.into_bytes_from(0));
+    } else {
+        s.queue.push(data.into_bytes_from(0));
+    }
     if s.phase == Phase::Open {
         touch(wheel, now, key, s);
     }
