@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release --example http_hello -- [--host H] [--port P]
-//!     [--timeout S] [--max-header-size BYTES]
+//!     [--timeout S] [--max-header-size BYTES] [--write-per-reply]
 //! ```
 //!
 //! Prints `listening on HOST:PORT` once listening (`--port 0` picks a free
@@ -56,6 +56,15 @@ const BODY: &str = "Hello, World!";
 /// Responses are written once they reach this much, even mid-chunk, so that
 /// backpressure is looked at between batches.
 const BATCH: usize = 64 * 1024;
+
+/// Replies gathered before a `write()`: [`BATCH`], or 1 with
+/// `--write-per-reply` (a straight port of Node code that answers each
+/// request with its own `write()`; nodenet batches those writes itself).
+static WRITE_AFTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(BATCH);
+
+fn write_after() -> usize {
+    WRITE_AFTER.load(std::sync::atomic::Ordering::Relaxed)
+}
 /// The longest chunk-size or trailer line accepted.
 const MAX_LINE: usize = 4096;
 
@@ -489,7 +498,7 @@ fn process(socket: &Socket) {
                     break;
                 }
             }
-            if out.len() >= BATCH && !socket.write(out.split()) {
+            if out.len() >= write_after() && !socket.write(out.split()) {
                 conn.blocked = true;
                 socket.pause();
                 break;
@@ -573,6 +582,9 @@ fn parse_args() -> Result<Args, String> {
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
+            "--write-per-reply" => {
+                WRITE_AFTER.store(1, std::sync::atomic::Ordering::Relaxed);
+            }
             "--host" => args.host = value()?,
             "--port" => args.port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
             "--timeout" => {
@@ -587,7 +599,7 @@ fn parse_args() -> Result<Args, String> {
             "-h" | "--help" => {
                 return Err(
                     "usage: http_hello [--host H] [--port P] [--timeout SECONDS] \
-                            [--max-header-size BYTES]"
+                            [--max-header-size BYTES] [--write-per-reply]"
                         .into(),
                 )
             }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example mini_redis -- [--host H] [--port P]
-//!     [--timeout S] [--max-pending BYTES] [--pubsub-limit BYTES]
+//!     [--timeout S] [--max-pending BYTES] [--pubsub-limit BYTES] [--write-per-reply]
 //! ```
 //!
 //! Prints `listening on HOST:PORT` once listening (`--port 0` picks a free
@@ -93,6 +93,15 @@ const MAX_TTL_MS: i64 = 1 << 45;
 /// Replies are written once they reach this much, even mid-chunk, so that
 /// backpressure is looked at between batches.
 const BATCH: usize = 256 * 1024;
+
+/// Replies gathered before a `write()`: [`BATCH`], or 1 with
+/// `--write-per-reply` (a straight port of Node code that answers each
+/// request with its own `write()`; nodenet batches those writes itself).
+static WRITE_AFTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(BATCH);
+
+fn write_after() -> usize {
+    WRITE_AFTER.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 /// The server's knobs.
 #[derive(Debug, Clone)]
@@ -961,7 +970,7 @@ fn process(db: &Shared, socket: &Socket) {
             if conn.closing {
                 break;
             }
-            if out.len() >= BATCH && !socket.write(out.split()) {
+            if out.len() >= write_after() && !socket.write(out.split()) {
                 // The client does not read as fast as it asks: stop here,
                 // keep the rest of its commands for 'drain'.
                 conn.blocked = true;
@@ -1083,6 +1092,9 @@ fn parse_args() -> Result<Args, String> {
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
+            "--write-per-reply" => {
+                WRITE_AFTER.store(1, std::sync::atomic::Ordering::Relaxed);
+            }
             "--host" => args.host = value()?,
             "--port" => args.port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
             "--timeout" => {
@@ -1101,7 +1113,7 @@ fn parse_args() -> Result<Args, String> {
             "-h" | "--help" => {
                 return Err(
                     "usage: mini_redis [--host H] [--port P] [--timeout SECONDS] \
-                            [--max-pending BYTES] [--pubsub-limit BYTES]"
+                            [--max-pending BYTES] [--pubsub-limit BYTES] [--write-per-reply]"
                         .into(),
                 )
             }

@@ -59,7 +59,7 @@ impl ChunkQueue {
     }
 
     /// Appends a copy of `data`, a short chunk, to the tail.
-    fn push_slice(&mut self, data: &[u8]) {
+    pub(crate) fn push_slice(&mut self, data: &[u8]) {
         debug_assert!(data.len() < COPY_BELOW);
         if !self.tail.is_empty() && self.tail.len() + data.len() > TAIL_MAX {
             self.seal_tail();
@@ -113,8 +113,14 @@ impl ChunkQueue {
     pub(crate) fn advance(&mut self, mut n: usize) {
         while n > 0 {
             let Some(front) = self.chunks.front_mut() else {
-                let take = n.min(self.tail.len());
-                self.tail.advance(take);
+                if n >= self.tail.len() {
+                    // All of it: keep the whole allocation for the next
+                    // bytes (advancing would shrink it, and the next
+                    // append would have to reclaim it).
+                    self.tail.clear();
+                } else {
+                    self.tail.advance(n);
+                }
                 return;
             };
             if front.len() <= n {

@@ -130,6 +130,19 @@ pub(crate) struct Core {
     /// Bytes one socket may read per turn ([`READ_CAP_PER_TURN`]; tests
     /// lower it to reach the cap with a few kernel buffers' worth).
     pub(crate) read_cap: usize,
+    /// Bumped before each `'data'` callback: writes to the same socket
+    /// within one callback after the first are batched (see
+    /// `write_path::write_to`).
+    pub(crate) callback_seq: u64,
+    /// The socket that last wrote straight to the kernel, and in which
+    /// callback (`callback_seq`).
+    pub(crate) last_inline_write: (Key, u64),
+    /// Sockets holding a batch of writes: sent when the `'data'` callback
+    /// that wrote them returns, or by their `Flush` tick.
+    pub(crate) held: Vec<Key>,
+    /// A `'data'` callback is running: its writes are batched from the
+    /// first.
+    pub(crate) in_data_callback: bool,
     /// The socket that last kept the loop alive: checked first, so that a
     /// loop of many paused or unref'd sockets does not scan them all on
     /// every turn.
@@ -181,6 +194,10 @@ impl Core {
             gens: Generations::default(),
             alive_hint: Cell::new(0),
             read_cap: READ_CAP_PER_TURN,
+            callback_seq: 0,
+            last_inline_write: (Key::new(usize::MAX, 0), u64::MAX),
+            held: Vec::new(),
+            in_data_callback: false,
             sockets: Slab::new(),
             servers: Slab::new(),
             timers: Timers::default(),

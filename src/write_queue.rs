@@ -89,7 +89,6 @@ impl<C> WriteQueue<C> {
     }
 
     /// Whether any write callback is still waiting.
-    #[cfg(test)]
     pub(crate) fn has_callbacks(&self) -> bool {
         !self.callbacks.is_empty()
     }
@@ -140,6 +139,23 @@ impl<C> WriteQueue<C> {
         let n = n.min(self.queued);
         self.queued -= n;
         self.flushed += n as u64;
+    }
+
+    /// Appends a copy of `data`: short data (below the chunk queue's copy
+    /// limit) goes straight into the tail, with no chunk of its own made
+    /// (a batched `write(&[u8])` allocates nothing); longer data is copied
+    /// into a chunk.
+    pub(crate) fn push_copy(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        if data.len() >= crate::chunk_queue::COPY_BELOW {
+            self.push(Bytes::copy_from_slice(data));
+            return;
+        }
+        self.queued += data.len();
+        self.accepted += data.len() as u64;
+        self.chunks.push_slice(data);
     }
 
     /// Ties `cb` to the end of everything accepted so far, for a write

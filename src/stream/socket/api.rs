@@ -261,7 +261,10 @@ impl Socket {
     /// # Ok::<(), nodenet::Error>(())
     /// ```
     pub fn destroy(&self) -> Socket {
-        with(|c| destroy(c, self.key, None));
+        with(|c| {
+            flush_batch(c, self.key);
+            destroy(c, self.key, None)
+        });
         *self
     }
 
@@ -269,7 +272,10 @@ impl Socket {
     /// next tick, then `'close'(true)`. Only the first error is reported.
     /// The callbacks of queued writes get `err` itself, as in Node.
     pub fn destroy_with(&self, err: Error) -> Socket {
-        with(|c| destroy(c, self.key, Some(err)));
+        with(|c| {
+            flush_batch(c, self.key);
+            destroy(c, self.key, Some(err))
+        });
         *self
     }
 
@@ -895,7 +901,14 @@ impl Socket {
 
     /// Bytes queued in user space, waiting for the kernel.
     pub fn writable_length(&self) -> usize {
-        self.get(0, |s| s.queue.len())
+        // A batch of this callback's writes is, for Node, in the kernel.
+        with(|c| {
+            if batching(c, self.key) {
+                0
+            } else {
+                sock_ref(c, self.key).map_or(0, |s| s.queue.len())
+            }
+        })
     }
 
     /// The write queue's high-water mark.

@@ -44,6 +44,7 @@ mod write_path;
 use read_path::read;
 pub(crate) use read_path::{read_on_after_panic, read_pending};
 use write_path::{after_flush, end_socket, flush, flush_step, write_to};
+use write_path::{batching, flush_batch};
 
 /// A write or end callback: the socket, then `None` or the error.
 pub(crate) type WriteCb = Box<dyn FnOnce(&Socket, Option<&Error>)>;
@@ -197,8 +198,7 @@ pub(crate) enum SocketTick {
     /// Bytes were flushed inside an API call (`uncork()`, `end()` while
     /// corked): `'drain'`, callbacks and the pending shutdown follow here.
     Flushed,
-    /// TLS: seal and send what the last callback wrote.
-    #[cfg(feature = "tls")]
+    /// Send what the last callback wrote in a batch (TLS: seal it too).
     Flush,
 }
 
@@ -901,7 +901,12 @@ fn connected(key: Key, event: &mio::event::Event) {
     }
     emit(key, EV_CONNECT, &Payload::Unit);
     emit(key, EV_READY, &Payload::Unit);
-    flush(key);
+    // What was queued while connecting goes out now; a batch written in
+    // 'connect' waits for its own tick, behind the callbacks of the write
+    // before it.
+    if !with(|c| batching(c, key)) {
+        flush(key);
+    }
     // As Node: ticks queued in 'connect' run before the first 'data'. After
     // a panic the rest of them wait for the next run, and so does the read.
     if crate::event_loop::drain_ticks() {
@@ -992,7 +997,10 @@ pub(crate) fn run_tick(key: Key, tick: SocketTick) {
         }
         SocketTick::Flushed => after_flush(key),
         #[cfg(feature = "tls")]
-        SocketTick::Flush => tls_path::flush_tick(key),
+        SocketTick::Flush if with(|c| sock(c, key).is_some_and(|s| s.layers & LAYER_TLS != 0)) => {
+            tls_path::flush_tick(key)
+        }
+        SocketTick::Flush => write_path::flush_tick(key),
         SocketTick::Attempt(event, attempt) => {
             emit(key, event, &Payload::Attempt(&attempt));
         }

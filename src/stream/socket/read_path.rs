@@ -39,8 +39,18 @@ pub(super) fn deliver_step(s: &SocketState, chunk: Bytes, last: bool) -> ReadSte
     }
 }
 
-/// One step of a read burst; never runs user code.
+/// One step of a read burst; never runs user code. A step that hands a
+/// chunk to the listeners starts a new callback (`callback_seq`).
 fn read_step(c: &mut Core, key: Key, budget: &mut usize) -> ReadStep {
+    let step = read_step_inner(c, key, budget);
+    if matches!(step, ReadStep::Emit { .. } | ReadStep::Decode { .. }) {
+        c.callback_seq += 1;
+        c.in_data_callback = true;
+    }
+    step
+}
+
+fn read_step_inner(c: &mut Core, key: Key, budget: &mut usize) -> ReadStep {
     let now = c.now_ms;
     let Some(s) = sock(c, key) else {
         return ReadStep::Stop;
@@ -181,10 +191,12 @@ fn read_burst(key: Key, mut next: Option<ReadStep>, mut budget: usize) {
                 // Not caught here (the hot path): a panic unwinds to the
                 // loop's dispatch, which queues this socket to read on.
                 emitter::call(&Socket::from_key(key), listeners, &Payload::Data(&chunk));
+                super::write_path::end_data_callback(false);
                 last
             }
             ReadStep::Decode { chunk, last } => {
                 deliver(key, &chunk);
+                super::write_path::end_data_callback(false);
                 last
             }
             ReadStep::Again => continue,
@@ -226,6 +238,7 @@ fn deliver(key: Key, chunk: &Bytes) {
 /// in slot `index`: it reads on in the next run (the kernel may hold more,
 /// and an edge-triggered descriptor will not signal it again).
 pub(crate) fn read_on_after_panic(index: usize) {
+    super::write_path::end_data_callback(true);
     with(|c| {
         if let Some(s) = c.sockets.get(index) {
             let key = Key::new(index, s.generation);

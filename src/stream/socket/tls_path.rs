@@ -128,6 +128,10 @@ impl TlsState {
 
 /// Puts TLS on a socket: from now on its bytes are records.
 pub(crate) fn attach(c: &mut Core, key: Key, state: TlsState) {
+    // Plaintext written just before the upgrade (a batched "go ahead"
+    // reply) goes out as plaintext first.
+    super::write_path::flush_batch(c, key);
+    c.held.retain(|k| *k != key);
     let Some(s) = sock(c, key) else { return };
     s.layers |= LAYER_TLS;
     s.tls = Some(Box::new(state));

@@ -3,6 +3,7 @@
 //! the shutdown that follows the last queued byte.
 
 use super::*;
+use smallvec::SmallVec;
 
 /// Writes queued bytes until the queue is empty (or what is left is held by
 /// `cork()`) or the kernel is full.
@@ -215,12 +216,60 @@ pub(super) fn write_to(c: &mut Core, key: Key, data: impl WriteData, cb: Option<
     if s.layers & LAYER_TLS != 0 {
         return super::tls_path::write(c, key, data, cb);
     }
-    let Core { sockets, wheel, .. } = c;
+    let seq = c.callback_seq;
+    // Writes made in a `'data'` callback, and a socket's writes after its
+    // first in any other callback, are batched: one `writev` when the
+    // callback returns (or at its `Flush` tick) instead of one system call
+    // each. Node would have sent each at once; the batch is invisible
+    // (`writable_length()` does not count it, `write()` returns `true`),
+    // and a `destroy()` in the callback sends it first.
+    let in_data_callback = c.in_data_callback;
+    let batch = in_data_callback || c.last_inline_write == (key, seq);
+    let Core {
+        sockets,
+        wheel,
+        ticks,
+        last_inline_write,
+        held,
+        ..
+    } = c;
     let s = &mut sockets[key.index()];
     let len = data.as_slice().len();
     let start = s.queue.accepted();
     let mut failure = None;
-    if s.phase == Phase::Open && s.queue.is_empty() && s.writable_ready && !s.corked && len > 0 {
+    let ready = s.phase == Phase::Open && s.writable_ready && !s.corked && len > 0;
+    if ready && batch {
+        // Nothing else can be queued here: the kernel has room.
+        if s.queue.is_empty() {
+            held.push(key);
+            if !in_data_callback {
+                ticks.push_back(Tick::Socket(key, SocketTick::Flush));
+            }
+        }
+        if len < crate::chunk_queue::COPY_BELOW {
+            // Copied into the queue's tail now (it would be at the next
+            // step anyway), without making a chunk for it.
+            s.queue.push_copy(data.as_slice());
+        } else {
+            s.queue.push(data.into_bytes_from(0));
+        }
+        touch(wheel, now, key, s);
+        if s.queue.len() >= s.write_hwm as usize {
+            // The batch reaches the high-water mark: send it now, as Node
+            // would have sent each write.
+            flush_step(c, key);
+            let Some(s) = sock(c, key) else { return false };
+            if s.destroyed {
+                if let Some(cb) = cb {
+                    c.ticks
+                        .push_back(Tick::WriteDone(key, cb, Some(Error::destroyed("write"))));
+                }
+                return false;
+            }
+        }
+        return finish_write(c, key, start, cb);
+    } else if ready && s.queue.is_empty() {
+        *last_inline_write = (key, seq);
         let stream = s.stream.as_mut().expect("open sockets have a stream");
         match stream.write(data.as_slice()) {
             Ok(n) => {
@@ -258,11 +307,19 @@ pub(super) fn write_to(c: &mut Core, key: Key, data: impl WriteData, cb: Option<
         destroy(c, key, Some(err));
         return false;
     }
+    finish_write(c, key, start, cb)
+}
+
+/// The end of a write: its callback tied to its last byte, and the return
+/// value.
+fn finish_write(c: &mut Core, key: Key, start: u64, cb: Option<WriteCb>) -> bool {
+    let Some(s) = sock(c, key) else { return false };
     if let Some(cb) = cb {
         if let Err(cb) = s.queue.push_callback(start, cb) {
             c.ticks.push_back(Tick::WriteDone(key, cb, None));
         }
     }
+    let Some(s) = sock(c, key) else { return false };
     // Node 20: `true` once the kernel took everything, even at
     // highWaterMark 0 (then no 'drain' is owed).
     let below = s.queue.is_empty() || s.queue.len() < s.write_hwm as usize;
@@ -270,4 +327,66 @@ pub(super) fn write_to(c: &mut Core, key: Key, data: impl WriteData, cb: Option<
         s.need_drain = true;
     }
     below
+}
+
+/// Whether the socket holds a batch of this callback's writes (queued
+/// while the kernel has room): for Node those bytes were sent already.
+pub(super) fn batching(c: &Core, key: Key) -> bool {
+    c.held.contains(&key)
+        && sock_ref(c, key).is_some_and(|s| {
+            s.phase == Phase::Open && s.writable_ready && !s.corked && !s.queue.is_empty()
+        })
+}
+
+/// A batch's `Flush` tick: it goes out.
+pub(super) fn flush_tick(key: Key) {
+    with(|c| c.held.retain(|k| *k != key));
+    flush(key);
+}
+
+/// The `'data'` callback returned: its batches go out, one `writev` per
+/// socket, in the same borrow of the loop; only a socket with something
+/// more to do (`'drain'`, write callbacks, a pending `end()`) goes through
+/// [`after_flush`]. After a panic in the callback, the batches go by
+/// `Flush` ticks.
+pub(crate) fn end_data_callback(panicked: bool) {
+    // The usual case (one socket answered) without collecting anything.
+    let mut first = None;
+    let mut more: SmallVec<[Key; 2]> = SmallVec::new();
+    with(|c| {
+        c.in_data_callback = false;
+        if panicked {
+            for &key in &c.held {
+                c.ticks.push_back(Tick::Socket(key, SocketTick::Flush));
+            }
+            // The ticks send them; until then they are batches still.
+            return;
+        }
+        while let Some(key) = c.held.pop() {
+            flush_step(c, key);
+            let after = sock(c, key).is_some_and(|s| {
+                s.need_drain || s.queue.has_callbacks() || (s.ending && !s.shutdown)
+            });
+            if after {
+                if first.is_none() {
+                    first = Some(key);
+                } else {
+                    more.push(key);
+                }
+            }
+        }
+    });
+    if let Some(key) = first {
+        after_flush(key);
+        for key in more {
+            after_flush(key);
+        }
+    }
+}
+
+/// Sends a batch of writes now (before a `destroy()`: Node had sent them).
+pub(super) fn flush_batch(c: &mut Core, key: Key) {
+    if batching(c, key) {
+        flush_step(c, key);
+    }
 }
