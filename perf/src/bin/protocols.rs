@@ -65,6 +65,9 @@ enum Proto {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 enum Column {
     Nodenet,
+    /// nodenet's examples answering each request with its own `write()`
+    /// (`--write-per-reply`): a straight port of Node code.
+    NodenetStraight,
     NodeNet,
     NodeHttp,
     Tokio,
@@ -72,8 +75,9 @@ enum Column {
     Anchor,
 }
 
-const COLUMNS: [(Column, &str); 5] = [
+const COLUMNS: [(Column, &str); 6] = [
     (Column::Nodenet, "nodenet"),
+    (Column::NodenetStraight, "nodenet, a write per reply"),
     (Column::NodeNet, "Node `net`"),
     (Column::NodeHttp, "Node `http`"),
     (Column::Tokio, "tokio"),
@@ -1127,8 +1131,9 @@ fn loadavg() -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
-const SERVER_NAMES: [&str; 6] = [
+const SERVER_NAMES: [&str; 7] = [
     "nodenet",
+    "nodenet-straight",
     "node-net",
     "node-http",
     "tokio",
@@ -1227,6 +1232,14 @@ fn main() {
             Kind::Announces,
         ),
         (
+            Column::NodenetStraight,
+            Proto::Resp,
+            "nodenet-straight",
+            bin_dir.join("examples/mini_redis"),
+            vec!["--write-per-reply".to_string()],
+            Kind::Announces,
+        ),
+        (
             Column::NodeNet,
             Proto::Resp,
             "node-net",
@@ -1256,6 +1269,14 @@ fn main() {
             "nodenet",
             bin_dir.join("examples/http_hello"),
             vec![],
+            Kind::Announces,
+        ),
+        (
+            Column::NodenetStraight,
+            Proto::Http,
+            "nodenet-straight",
+            bin_dir.join("examples/http_hello"),
+            vec!["--write-per-reply".to_string()],
             Kind::Announces,
         ),
         (
