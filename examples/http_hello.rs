@@ -5,6 +5,7 @@
 //! ```text
 //! cargo run --release --example http_hello -- [--host H] [--port P]
 //!     [--timeout S] [--max-header-size BYTES] [--write-per-reply]
+//!     [--tls-cert FILE --tls-key FILE]   # HTTPS, with the `tls` feature
 //! ```
 //!
 //! Prints `listening on HOST:PORT` once listening (`--port 0` picks a free
@@ -567,6 +568,8 @@ struct Args {
     host: String,
     port: u16,
     config: Config,
+    /// `--tls-cert FILE --tls-key FILE`: HTTPS (the `tls` feature).
+    tls: Option<(String, String)>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -577,7 +580,9 @@ fn parse_args() -> Result<Args, String> {
             timeout_s: 5,
             max_header_size: 16 * 1024,
         },
+        tls: None,
     };
+    let (mut cert, mut key) = (None, None);
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -585,6 +590,8 @@ fn parse_args() -> Result<Args, String> {
             "--write-per-reply" => {
                 WRITE_AFTER.store(1, std::sync::atomic::Ordering::Relaxed);
             }
+            "--tls-cert" => cert = Some(value()?),
+            "--tls-key" => key = Some(value()?),
             "--host" => args.host = value()?,
             "--port" => args.port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
             "--timeout" => {
@@ -599,12 +606,21 @@ fn parse_args() -> Result<Args, String> {
             "-h" | "--help" => {
                 return Err(
                     "usage: http_hello [--host H] [--port P] [--timeout SECONDS] \
-                            [--max-header-size BYTES] [--write-per-reply]"
+                            [--max-header-size BYTES] [--write-per-reply] \
+                            [--tls-cert FILE --tls-key FILE]"
                         .into(),
                 )
             }
             other => return Err(format!("unknown argument {other}")),
         }
+    }
+    args.tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    };
+    if args.tls.is_some() && !cfg!(feature = "tls") {
+        return Err("--tls-cert needs the tls feature: build with --features tls-aws-lc-rs".into());
     }
     Ok(args)
 }
@@ -628,18 +644,35 @@ fn main() -> ExitCode {
 
 fn serve(args: Args) -> Result<(), Error> {
     let config = args.config;
-    let server = tcp::create_server(
-        ServerOptions {
-            // 'end' is ours to act on: answer what was received first.
-            socket: nodenet::SocketOptions {
-                allow_half_open: true,
-                no_delay: true,
-                ..nodenet::SocketOptions::default()
-            },
-            ..ServerOptions::default()
+    let options = ServerOptions {
+        // 'end' is ours to act on: answer what was received first.
+        socket: nodenet::SocketOptions {
+            allow_half_open: true,
+            no_delay: true,
+            ..nodenet::SocketOptions::default()
         },
-        move |_, socket| accept(&config, socket),
-    );
+        ..ServerOptions::default()
+    };
+    let server = match &args.tls {
+        // HTTPS: the same responder on the same Socket, once secure.
+        #[cfg(feature = "tls")]
+        Some((cert, key)) => {
+            let tls_options = nodenet::tls::ServerOptions {
+                net: options,
+                alpn_protocols: vec![b"http/1.1".to_vec()],
+                ..nodenet::tls::ServerOptions::new(nodenet::tls::SecureContextOptions::from_files(
+                    cert, key,
+                )?)
+            };
+            let server = nodenet::tls::create_server(tls_options, move |_, socket| {
+                accept(&config, socket)
+            })?;
+            // A client that fails its handshake costs only its connection.
+            server.on_tls_client_error(|_, _, _| {});
+            server
+        }
+        _ => tcp::create_server(options, move |_, socket| accept(&config, socket)),
+    };
     let host = args.host.clone();
     server.on_listening(move |srv| {
         let port = srv.address().map_or(0, |a| a.port());

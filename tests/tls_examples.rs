@@ -556,3 +556,51 @@ fn chat_over_tls_carries_a_line_between_two_node_clients() {
     );
     chat.assert_running();
 }
+
+/// `examples/http_hello --tls-cert/--tls-key` under the real `curl`: two
+/// HTTPS requests on one TLS connection, the certificate checked against
+/// the test CA, ALPN `http/1.1`.
+#[test]
+fn http_hello_over_tls_with_curl() {
+    if !util::example_server::client_available("curl", "curl") {
+        return;
+    }
+    let c = certs();
+    let server = ExampleServer::start(
+        "http_hello",
+        &[
+            "--port",
+            "0",
+            "--tls-cert",
+            &c.file("server.pem"),
+            "--tls-key",
+            &c.file("server.key"),
+        ],
+    );
+    let url = format!("https://localhost:{}/", server.port);
+    let out = Command::new("curl")
+        .args([
+            "-sv",
+            "--http1.1",
+            "--cacert",
+            &c.file("ca.pem"),
+            "--resolve",
+            &format!("localhost:{}:127.0.0.1", server.port),
+            &url,
+            &format!("{url}again"),
+        ])
+        .output()
+        .expect("run curl");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Hello, World!".repeat(2)
+    );
+    assert!(stderr.contains("ALPN") && stderr.contains("http/1.1"), "{stderr}");
+    assert!(
+        stderr.contains("Re-using existing connection"),
+        "curl did not reuse the connection:\n{stderr}"
+    );
+    assert_eq!(stderr.matches("Connected to").count(), 1, "{stderr}");
+}
