@@ -664,9 +664,8 @@ fn serve(args: Args) -> Result<(), Error> {
                     cert, key,
                 )?)
             };
-            let server = nodenet::tls::create_server(tls_options, move |_, socket| {
-                accept(&config, socket)
-            })?;
+            let server =
+                nodenet::tls::create_server(tls_options, move |_, socket| accept(&config, socket))?;
             // A client that fails its handshake costs only its connection.
             server.on_tls_client_error(|_, _, _| {});
             server

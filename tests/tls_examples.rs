@@ -597,7 +597,10 @@ fn http_hello_over_tls_with_curl() {
         String::from_utf8_lossy(&out.stdout),
         "Hello, World!".repeat(2)
     );
-    assert!(stderr.contains("ALPN") && stderr.contains("http/1.1"), "{stderr}");
+    assert!(
+        stderr.contains("ALPN") && stderr.contains("http/1.1"),
+        "{stderr}"
+    );
     assert!(
         stderr.contains("Re-using existing connection"),
         "curl did not reuse the connection:\n{stderr}"
