@@ -228,4 +228,40 @@ mod tests {
         assert_eq!(&again[..], &[3u8; 10]);
         assert_eq!(again.as_ptr(), base, "the first allocation is reused");
     }
+
+    /// TLS reads: the carried prefix comes first, then exactly the bytes
+    /// the kernel held; a would-block read still hands the prefix back;
+    /// decrypted records are copied in and split off.
+    #[cfg(feature = "tls")]
+    #[test]
+    fn reads_after_a_prefix_keep_order_and_initialised_bytes() {
+        let (mut tx, rx) = pair();
+        rx.set_nonblocking(true).unwrap();
+        let sock = socket2::SockRef::from(&rx);
+        let mut buf = ReadBuffer::default();
+        tx.write_all(b"world").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let room = buf.room();
+        let (mut chunk, n, asked) = buf.read_mut_after(b"hello ", &sock, room).unwrap();
+        assert_eq!((&chunk[..], n), (&b"hello world"[..], Some(5)));
+        assert!(asked <= room - 6 && asked > 5);
+        chunk[0] = b'H'; // mutable, for decryption in place
+        assert_eq!(&chunk[..5], b"Hello");
+        // Nothing more in the kernel: the prefix alone comes back.
+        let room = buf.room();
+        let (chunk, n, _) = buf.read_mut_after(b"partial", &sock, room).unwrap();
+        assert_eq!((&chunk[..], n), (&b"partial"[..], None));
+        // Without a prefix, would-block is an error.
+        let room = buf.room();
+        let err = buf.read_mut_after(b"", &sock, room).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+        // The peer's FIN.
+        drop(tx);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let room = buf.room();
+        let (_, n, _) = buf.read_mut_after(b"", &sock, room).unwrap();
+        assert_eq!(n, Some(0));
+        let copied = buf.copy_in(b"plain");
+        assert_eq!(&copied[..], b"plain");
+    }
 }
