@@ -199,3 +199,87 @@ fn echoed_messages_do_not_allocate() {
         traces.join("\n")
     );
 }
+
+/// The same over TLS 1.3 (server and clients in this loop, so both ends
+/// count). nodenet itself allocates nothing per message here either: what
+/// is left is rustls 0.23's own, inside its unbuffered API: one `Vec` per
+/// record decrypted (`take_received_plaintext`) and one per record
+/// encrypted (`encrypt_outgoing`, before rustls copies it into our
+/// buffer): four per echoed message, two at each end.
+#[cfg(feature = "tls")]
+#[test]
+fn echoed_tls_messages_allocate_only_inside_rustls() {
+    use nodenet::tls;
+    #[path = "util/certs.rs"]
+    mod certs;
+    let c = certs::certs();
+    let server = tls::create_server(
+        tls::ServerOptions::new(
+            tls::SecureContextOptions::new()
+                .cert(c.server.cert.clone())
+                .key(c.server.key.clone()),
+        ),
+        |_, socket| {
+            socket.set_timeout(60_000);
+            socket
+                .on_data(|s, chunk| {
+                    if !s.write(chunk) {
+                        s.pause();
+                    }
+                })
+                .on_drain(|s| {
+                    s.resume();
+                })
+                .on_error(|_, _| {});
+        },
+    )
+    .expect("server");
+    server.listen(0, "127.0.0.1").expect("listen");
+    let port = server.address().expect("bound").port();
+    let context = tls::create_secure_context(&tls::SecureContextOptions::new().ca(c.ca.clone()))
+        .expect("context");
+    let count = Rc::new(Cell::new(0u64));
+    let mut clients = Vec::new();
+    for _ in 0..CLIENTS {
+        let options = tls::ConnectOptions::new(port, "127.0.0.1").secure_context(&context);
+        let client = tls::connect(options, |s| {
+            s.write(&MESSAGE);
+        })
+        .expect("connect");
+        let count = count.clone();
+        let mut got = 0usize;
+        client
+            .on_data(move |s, chunk| {
+                got += chunk.len();
+                while got >= MESSAGE.len() {
+                    got -= MESSAGE.len();
+                    count.set(count.get() + 1);
+                    s.write(&MESSAGE);
+                }
+            })
+            .on_error(|_, _| {});
+        clients.push(client);
+    }
+    run_to(&count, WARM_UP);
+    let allocations = allocations_over(&count, MEASURED);
+    let mut traces = Vec::new();
+    if allocations > 2 * MEASURED {
+        TRACE_WANTED.with(|w| w.set(60));
+        allocations_over(&count, MEASURED / 10);
+        TRACE_WANTED.with(|w| w.set(0));
+        traces = TRACES.with(|t| std::mem::take(&mut *t.borrow_mut()));
+    }
+    for c in &clients {
+        c.destroy();
+    }
+    server.close();
+    nodenet::run_until_timeout(PHASE_LIMIT, || false).expect("teardown");
+    let per_message = allocations as f64 / MEASURED as f64;
+    println!("TLS: {allocations} allocations over {MEASURED} echoed messages ({per_message:.4} per message)");
+    assert!(
+        per_message <= 4.0,
+        "{allocations} allocations over {MEASURED} TLS messages ({per_message:.4} per message); \
+         the first ones:\n{}",
+        traces.join("\n")
+    );
+}

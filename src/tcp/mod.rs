@@ -479,9 +479,18 @@ pub trait WriteData {
     fn as_slice(&self) -> &[u8];
     /// The bytes from `offset` on, as an owned buffer to queue.
     fn into_bytes_from(self, offset: usize) -> Bytes;
+    /// Whether [`into_bytes_from`](WriteData::into_bytes_from) hands the
+    /// buffer over without copying it (`Bytes`, `Vec<u8>`, `String`), so
+    /// that the write path may keep it as it is; borrowed data is copied.
+    fn is_owned(&self) -> bool {
+        false
+    }
 }
 
 impl WriteData for Bytes {
+    fn is_owned(&self) -> bool {
+        true
+    }
     fn as_slice(&self) -> &[u8] {
         self
     }
@@ -491,6 +500,9 @@ impl WriteData for Bytes {
 }
 
 impl WriteData for &Bytes {
+    fn is_owned(&self) -> bool {
+        true
+    }
     fn as_slice(&self) -> &[u8] {
         self
     }
@@ -500,6 +512,9 @@ impl WriteData for &Bytes {
 }
 
 impl WriteData for BytesMut {
+    fn is_owned(&self) -> bool {
+        true
+    }
     fn as_slice(&self) -> &[u8] {
         self
     }
@@ -509,6 +524,9 @@ impl WriteData for BytesMut {
 }
 
 impl WriteData for Vec<u8> {
+    fn is_owned(&self) -> bool {
+        true
+    }
     fn as_slice(&self) -> &[u8] {
         self
     }
@@ -518,6 +536,9 @@ impl WriteData for Vec<u8> {
 }
 
 impl WriteData for String {
+    fn is_owned(&self) -> bool {
+        true
+    }
     fn as_slice(&self) -> &[u8] {
         self.as_bytes()
     }

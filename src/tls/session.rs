@@ -5,9 +5,11 @@
 //! (decrypted in place by rustls); plaintext records come back through a
 //! callback, and handshake flights, alerts and tickets are appended to an
 //! outgoing buffer the caller owns. [`Session::encrypt`] seals plaintext
-//! straight into that buffer: no record is allocated on its own. What the
-//! session keeps between calls is only an incomplete record, and only
-//! while one is incomplete.
+//! into that buffer (rustls 0.23 still builds each record in a `Vec` of
+//! its own first, and hands each decrypted record out of one: the
+//! unbuffered API's remaining allocations). The socket keeps nothing
+//! between calls but an incomplete record, and only while one is
+//! incomplete.
 
 use std::cell::RefCell;
 use std::sync::Arc;

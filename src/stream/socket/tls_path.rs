@@ -890,10 +890,13 @@ pub(super) fn write(c: &mut Core, key: Key, data: impl WriteData, cb: Option<Wri
     let start = s.queue.accepted();
     let sealed_soon =
         s.phase == Phase::Open && !s.corked && s.tls.as_ref().is_some_and(|t| t.secure);
-    if sealed_soon {
+    if sealed_soon && data.is_owned() {
         // Sealed into records when this callback returns: no need to
         // copy it to keep it from pinning its read block.
         s.queue.push_transient(data.into_bytes_from(0));
+    } else if data.as_slice().len() < crate::chunk_queue::COPY_BELOW {
+        // Borrowed and short: into the queue's tail, no chunk made.
+        s.queue.push_copy(data.as_slice());
     } else {
         s.queue.push(data.into_bytes_from(0));
     }
