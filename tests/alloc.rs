@@ -210,6 +210,7 @@ fn echoed_messages_do_not_allocate() {
 #[test]
 fn echoed_tls_messages_allocate_only_inside_rustls() {
     use nodenet::tls;
+    #[allow(dead_code)]
     #[path = "util/certs.rs"]
     mod certs;
     let c = certs::certs();
