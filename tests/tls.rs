@@ -10,9 +10,7 @@ use std::rc::Rc;
 use nodenet::tls::{self, SecureContextOptions, TlsVersion};
 use nodenet::{Bytes, Socket};
 use util::certs::{certs, Pair};
-#[allow(unused_imports)]
-use util::Trace;
-use util::{listen_local, run_bounded, LIMIT};
+use util::{listen_local, run_bounded, Trace, LIMIT};
 
 fn server_options(pair: &Pair) -> tls::ServerOptions {
     tls::ServerOptions::new(
