@@ -61,13 +61,11 @@ thread_local! {
 pub(crate) struct Session {
     conn: Conn,
     /// The handshake is done: application data may be sent.
-    pub(crate) established: bool,
-    /// The peer's close_notify arrived.
-    pub(crate) peer_closed: bool,
+    established: bool,
     /// Our close_notify is in the outgoing buffer (or sent).
-    pub(crate) close_sent: bool,
+    close_sent: bool,
     /// A fatal error was met; nothing more is processed.
-    pub(crate) failed: bool,
+    failed: bool,
 }
 
 impl Session {
@@ -93,7 +91,6 @@ impl Session {
         Session {
             conn,
             established: false,
-            peer_closed: false,
             close_sent: false,
             failed: false,
         }
@@ -141,7 +138,6 @@ impl Session {
             match step.next {
                 Next::Again => {}
                 Next::PeerClosed => {
-                    self.peer_closed = true;
                     got.peer_closed = true;
                 }
                 Next::Established => {

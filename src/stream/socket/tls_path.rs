@@ -245,7 +245,9 @@ pub(super) fn read_step(c: &mut Core, key: Key, budget: &mut usize) -> ReadStep 
         t.first_bytes.extend_from_slice(&chunk[..take]);
     }
     touch(wheel, now, key, s);
-    let t = s.tls.as_deref_mut().expect("checked above");
+    let Some(t) = s.tls.as_deref_mut() else {
+        return ReadStep::Stop;
+    };
     let mut plain: SmallVec<[Bytes; 4]> = SmallVec::new();
     OBSERVED.with(|o| o.borrow_mut().want_keylog = t.want_keylog);
     let got = t.session.receive(&mut chunk[..], &mut t.pending, &mut |p| {
@@ -902,20 +904,9 @@ pub(super) fn write(c: &mut Core, key: Key, data: impl WriteData, cb: Option<Wri
     }
     if s.phase == Phase::Open {
         touch(wheel, now, key, s);
-    }
-    let below = s.queue.len() < s.write_hwm as usize;
-    if !below {
-        s.need_drain = true;
-    }
-    if let Some(cb) = cb {
-        if let Err(cb) = s.queue.push_callback(start, cb) {
-            ticks.push_back(Tick::WriteDone(key, cb, None));
-        }
-    }
-    // Sealed and sent once the current callback returns: every write of
-    // the callback goes into the same records and system call, and, as in
-    // Node, `writable_length()` counts them until then.
-    if s.phase == Phase::Open {
+        // Sealed and sent once the current callback returns: every write
+        // of the callback goes into the same records and system call, and,
+        // as in Node, `writable_length()` counts them until then.
         if let Some(t) = s.tls.as_deref_mut() {
             if !t.flush_queued {
                 t.flush_queued = true;
@@ -923,5 +914,5 @@ pub(super) fn write(c: &mut Core, key: Key, data: impl WriteData, cb: Option<Wri
             }
         }
     }
-    below
+    super::write_path::finish_write(c, key, start, cb)
 }

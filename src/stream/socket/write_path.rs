@@ -312,7 +312,7 @@ pub(super) fn write_to(c: &mut Core, key: Key, data: impl WriteData, cb: Option<
 
 /// The end of a write: its callback tied to its last byte, and the return
 /// value.
-fn finish_write(c: &mut Core, key: Key, start: u64, cb: Option<WriteCb>) -> bool {
+pub(super) fn finish_write(c: &mut Core, key: Key, start: u64, cb: Option<WriteCb>) -> bool {
     let Some(s) = sock(c, key) else { return false };
     if let Some(cb) = cb {
         if let Err(cb) = s.queue.push_callback(start, cb) {
