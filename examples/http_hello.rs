@@ -54,6 +54,9 @@ use nodenet::framing::{BytesMut, Framed, Parse, ParseBuf};
 use nodenet::{tcp, Error, ServerOptions, Socket};
 
 const BODY: &str = "Hello, World!";
+/// `BODY.len()` as the `Content-Length` header says it.
+const BODY_LEN: &str = "13";
+const _: () = assert!(BODY.len() == 13, "BODY_LEN must follow BODY");
 /// Responses are written once they reach this much, even mid-chunk, so that
 /// backpressure is looked at between batches.
 const BATCH: usize = 64 * 1024;
@@ -140,6 +143,19 @@ fn bad(why: &'static str) -> HttpError {
     HttpError::Bad(why)
 }
 
+/// Where the first `\r\n\r\n` in `buf` starts.
+fn head_end(buf: &[u8]) -> Option<usize> {
+    let mut from = 3;
+    while from < buf.len() {
+        let nl = from + buf[from..].iter().position(|&b| b == b'\n')?;
+        if &buf[nl - 3..nl] == b"\r\n\r" {
+            return Some(nl - 3);
+        }
+        from = nl + 1;
+    }
+    None
+}
+
 /// The index of the `\n` of the first `\r\n` in `buf`, `None` if there is
 /// none yet; a bare `\n` is an error.
 fn line_end(buf: &[u8]) -> Result<Option<usize>, HttpError> {
@@ -166,7 +182,7 @@ impl Parse for Http {
                     if buf.is_empty() || &buf[..] == b"\r" {
                         return Ok(None);
                     }
-                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    let Some(end) = head_end(buf) else {
                         // Not whole yet: Framed holds it, up to the limit.
                         if buf.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r') || buf[0] == b'\n'
                         {
@@ -177,8 +193,9 @@ impl Parse for Http {
                     if end + 4 > self.max_head {
                         return Err(HttpError::TooLarge);
                     }
-                    let head = buf.split_to(end + 4);
-                    let (request, body) = parse_head(&head[..end + 2])?;
+                    // Read in place, then dropped: nothing is kept of a head.
+                    let (request, body) = parse_head(&buf[..end + 2])?;
+                    buf.advance(end + 4);
                     match body {
                         Body::None => return Ok(Some(Event::Request(request.0))),
                         Body::Length(left) => {
@@ -433,11 +450,13 @@ fn respond(out: &mut BytesMut, request: Request, date: &str) {
         true => "keep-alive",
         false => "close",
     };
-    let head = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nDate: {date}\r\nConnection: {connection}\r\n\r\n",
-        BODY.len()
-    );
-    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ");
+    out.extend_from_slice(BODY_LEN.as_bytes());
+    out.extend_from_slice(b"\r\nDate: ");
+    out.extend_from_slice(date.as_bytes());
+    out.extend_from_slice(b"\r\nConnection: ");
+    out.extend_from_slice(connection.as_bytes());
+    out.extend_from_slice(b"\r\n\r\n");
     if !request.head_only {
         out.extend_from_slice(BODY.as_bytes());
     }
@@ -465,6 +484,8 @@ fn refuse(out: &mut BytesMut, err: &HttpError, date: &str) {
 /// One connection's state, kept with its socket (`set_data`).
 struct Conn {
     framed: Framed<Http>,
+    /// Responses being gathered (kept between chunks: no allocation each).
+    out: BytesMut,
     /// Waiting for `'drain'`: requests stay in `framed` meanwhile.
     blocked: bool,
     /// The peer ended its side: end ours once everything is answered.
@@ -482,30 +503,30 @@ fn process(socket: &Socket) {
             return;
         }
         let date = http_date(SystemTime::now());
-        let mut out = BytesMut::new();
+        let out = &mut conn.out;
         while let Some(event) = conn.framed.next_frame() {
             match event {
                 Ok(Event::Continue) => out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n"),
                 Ok(Event::Request(request)) => {
-                    respond(&mut out, request, &date);
+                    respond(out, request, &date);
                     if !request.keep_alive {
                         conn.closing = true;
                         break;
                     }
                 }
                 Err(err) => {
-                    refuse(&mut out, &err, &date);
+                    refuse(out, &err, &date);
                     conn.closing = true;
                     break;
                 }
             }
-            if out.len() >= write_after() && !socket.write(out.split()) {
+            if out.len() >= write_after() && !send(socket, out) {
                 conn.blocked = true;
                 socket.pause();
                 break;
             }
         }
-        if !out.is_empty() && !socket.write(out) && !conn.closing {
+        if !out.is_empty() && !send(socket, out) && !conn.closing {
             conn.blocked = true;
             socket.pause();
         }
@@ -517,6 +538,25 @@ fn process(socket: &Socket) {
     });
 }
 
+/// Hands the gathered responses to the socket and empties `out` for the
+/// next ones: a small batch is copied into the socket's queue (the buffer
+/// is reused), a large one handed over whole; a buffer grown past that is
+/// let go rather than kept by an idle connection.
+fn send(socket: &Socket, out: &mut BytesMut) -> bool {
+    const KEEP: usize = 64 * 1024;
+    let below_hwm = if out.len() <= KEEP {
+        let below_hwm = socket.write(&out[..]);
+        out.clear();
+        below_hwm
+    } else {
+        socket.write(out.split())
+    };
+    if out.capacity() > KEEP {
+        *out = BytesMut::new();
+    }
+    below_hwm
+}
+
 fn accept(config: &Config, socket: &Socket) {
     socket.set_data(Conn {
         framed: Framed::new(
@@ -526,6 +566,7 @@ fn accept(config: &Config, socket: &Socket) {
                 max_head: config.max_header_size,
             },
         ),
+        out: BytesMut::new(),
         blocked: false,
         eof: false,
         closing: false,
@@ -692,5 +733,14 @@ mod tests {
         assert_eq!(http_date(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 GMT");
         let t = UNIX_EPOCH + std::time::Duration::from_secs(784_111_777);
         assert_eq!(http_date(t), "Sun, 06 Nov 1994 08:49:37 GMT");
+    }
+
+    #[test]
+    fn head_ends() {
+        assert_eq!(head_end(b"\r\n\r\n"), Some(0));
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nrest"), Some(25));
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: a\r\n\r"), None);
+        assert_eq!(head_end(b"a\n\r\n"), None);
+        assert_eq!(head_end(b""), None);
     }
 }

@@ -29,10 +29,16 @@
 //! - **Framing**: a [`Framed`] per connection with a [`Parse`]r for RESP
 //!   (and Redis's inline form, `PING\r\n`, which `redis-benchmark` sends).
 //!   Pipelining (many commands in a chunk) and commands cut anywhere
-//!   across chunks both come out as whole commands; the arguments of a
-//!   command that lies inside one chunk are slices of it (no copy), and what
-//!   the database keeps is copied out of it (a slice would pin a 64 KiB
-//!   block of nodenet's read buffer for as long as the key lives).
+//!   across chunks both come out as whole commands. The parser only finds
+//!   where a command's arguments lie and lends its bytes
+//!   ([`ParseBuf::lend`]); `Framed::next_in_place` hands them out with the
+//!   spans, so a command is read where it lies: no copy, no reference
+//!   count, no allocation. What the database keeps is copied out (a slice
+//!   would pin a 64 KiB block of nodenet's read buffer for as long as the
+//!   key lives).
+//! - **Replies** are appended to a buffer the connection keeps, and
+//!   written with `write(&[u8])` (copied into the socket's queue, so the
+//!   buffer is reused; a large batch is handed over whole instead).
 //! - **Batching**: the replies to everything complete in a chunk are
 //!   appended to one buffer and written with one `write()`; messages
 //!   `PUBLISH`ed in a chunk are batched per subscriber the same way.
@@ -69,6 +75,7 @@
 //!
 //! [`Framed`]: nodenet::framing::Framed
 //! [`Parse`]: nodenet::framing::Parse
+//! [`ParseBuf::lend`]: nodenet::framing::ParseBuf::lend
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -79,6 +86,7 @@ use std::time::{Duration, Instant};
 
 use nodenet::framing::{BytesMut, Framed, Parse, ParseBuf};
 use nodenet::{tcp, Bytes, Error, ServerOptions, Socket, Timer};
+use smallvec::SmallVec;
 
 /// Redis's `proto-max-bulk-len`: a longer bulk string is a protocol error.
 const MAX_BULK: usize = 512 * 1024 * 1024;
@@ -154,7 +162,7 @@ struct Resp {
     /// Where the next argument's `$` header starts.
     pos: usize,
     /// (start, length) of the arguments found so far.
-    spans: Vec<(usize, usize)>,
+    spans: Spans,
 }
 
 /// The integer on the line starting at `from` (after a `*` or `$`) and the
@@ -177,11 +185,17 @@ fn header_int(buf: &[u8], from: usize, what: &str) -> Result<Option<(i64, usize)
     Ok(Some((n, end + 2)))
 }
 
+/// A request: where its arguments lie, as (start, length) in the request's
+/// bytes, which the `Framed` lends beside it ([`ParseBuf::lend`]): the
+/// arguments are read in place, with no copy, reference count or
+/// allocation (up to 4 arguments; more spill to the heap).
+type Spans = SmallVec<[(usize, usize); 4]>;
+
 impl Parse for Resp {
-    type Frame = Vec<Bytes>;
+    type Frame = Spans;
     type Error = ProtocolError;
 
-    fn parse(&mut self, buf: &mut ParseBuf) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+    fn parse(&mut self, buf: &mut ParseBuf) -> Result<Option<Spans>, ProtocolError> {
         if self.args_left == 0 {
             if buf[0] != b'*' {
                 return inline(buf);
@@ -193,12 +207,12 @@ impl Parse for Resp {
                 return Err(protocol("invalid multibulk length"));
             }
             if n <= 0 {
-                buf.advance(next);
-                return Ok(Some(Vec::new()));
+                buf.lend(next);
+                return Ok(Some(Spans::new()));
             }
             self.args_left = n as usize;
             self.pos = next;
-            self.spans.clear();
+            self.spans = Spans::new();
         }
         while self.args_left > 0 {
             let pos = self.pos;
@@ -234,32 +248,23 @@ impl Parse for Resp {
             self.pos = end;
             self.args_left -= 1;
         }
-        // Complete: the arguments are split off (slices of the chunk when
-        // the request lay inside one).
-        let mut args = Vec::with_capacity(self.spans.len());
-        let mut at = 0;
-        for &(start, len) in &self.spans {
-            buf.advance(start - at);
-            args.push(buf.split_to(len));
-            at = start + len;
-        }
-        buf.advance(self.pos - at);
+        // Complete: the request's bytes are lent with their spans.
+        buf.lend(self.pos);
         self.pos = 0;
-        Ok(Some(args))
+        Ok(Some(std::mem::take(&mut self.spans)))
     }
 }
 
 /// An inline request: one line, arguments separated by spaces.
-fn inline(buf: &mut ParseBuf) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+fn inline(buf: &mut ParseBuf) -> Result<Option<Spans>, ProtocolError> {
     let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
         if buf.len() > MAX_INLINE {
             return Err(protocol("too big inline request"));
         }
         return Ok(None);
     };
-    let line = buf.split_to(nl + 1);
-    let text = line[..nl].strip_suffix(b"\r").unwrap_or(&line[..nl]);
-    let mut args = Vec::new();
+    let text = buf[..nl].strip_suffix(b"\r").unwrap_or(&buf[..nl]);
+    let mut args = Spans::new();
     let mut i = 0;
     while i < text.len() {
         if text[i].is_ascii_whitespace() {
@@ -270,18 +275,54 @@ fn inline(buf: &mut ParseBuf) -> Result<Option<Vec<Bytes>>, ProtocolError> {
         while i < text.len() && !text[i].is_ascii_whitespace() {
             i += 1;
         }
-        args.push(line.slice(start..i));
+        args.push((start, i - start));
     }
+    buf.lend(nl + 1);
     Ok(Some(args))
 }
 
 /// A decimal `i64` as Redis reads one: digits with an optional `-`, no
 /// `+`, no spaces.
 fn parse_int(digits: &[u8]) -> Option<i64> {
-    if digits.first() == Some(&b'+') {
+    let (negative, digits) = match digits {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, digits),
+    };
+    if digits.is_empty() {
         return None;
     }
-    std::str::from_utf8(digits).ok()?.parse().ok()
+    // Accumulated negative: i64::MIN has no positive counterpart.
+    let mut n: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_sub(i64::from(d - b'0'))?;
+    }
+    if negative {
+        Some(n)
+    } else {
+        n.checked_neg()
+    }
+}
+
+/// `n` in decimal, without going through `format!`.
+fn decimal(out: &mut BytesMut, n: i64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.extend_from_slice(b"-");
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// Client bytes made safe for an error line: no CR/LF, lossy UTF-8, cut
@@ -310,11 +351,15 @@ fn error(out: &mut BytesMut, message: &str) {
 }
 
 fn int(out: &mut BytesMut, n: i64) {
-    out.extend_from_slice(format!(":{n}\r\n").as_bytes());
+    out.extend_from_slice(b":");
+    decimal(out, n);
+    out.extend_from_slice(b"\r\n");
 }
 
 fn bulk(out: &mut BytesMut, data: &[u8]) {
-    out.extend_from_slice(format!("${}\r\n", data.len()).as_bytes());
+    out.extend_from_slice(b"$");
+    decimal(out, data.len() as i64);
+    out.extend_from_slice(b"\r\n");
     out.extend_from_slice(data);
     out.extend_from_slice(b"\r\n");
 }
@@ -324,7 +369,9 @@ fn null(out: &mut BytesMut) {
 }
 
 fn array(out: &mut BytesMut, len: usize) {
-    out.extend_from_slice(format!("*{len}\r\n").as_bytes());
+    out.extend_from_slice(b"*");
+    decimal(out, len as i64);
+    out.extend_from_slice(b"\r\n");
 }
 
 fn not_an_integer(out: &mut BytesMut) {
@@ -378,12 +425,21 @@ type Shared = Rc<RefCell<Db>>;
 /// One connection's state, kept with its socket (`set_data`).
 struct Conn {
     framed: Framed<Resp>,
-    /// The channels it is subscribed to (`socket.subs = new Set()`).
-    subs: HashSet<Bytes>,
+    /// Replies being gathered (kept between chunks: no allocation each).
+    out: BytesMut,
+    /// What the commands see and change.
+    session: Session,
     /// Waiting for `'drain'`: commands stay in `framed` meanwhile.
     blocked: bool,
     /// The peer ended its side: end ours once everything is answered.
     eof: bool,
+}
+
+/// The part of a connection's state its commands work on.
+#[derive(Default)]
+struct Session {
+    /// The channels it is subscribed to (`socket.subs = new Set()`).
+    subs: HashSet<Bytes>,
     /// `QUIT` or a protocol error: no more commands; our side is ended.
     closing: bool,
 }
@@ -605,8 +661,8 @@ struct Effects {
 fn execute(
     db: &mut Db,
     socket: &Socket,
-    conn: &mut Conn,
-    args: &[Bytes],
+    conn: &mut Session,
+    args: &[&[u8]],
     out: &mut BytesMut,
     effects: &mut Effects,
 ) {
@@ -651,8 +707,8 @@ fn execute(
                 simple(out, "PONG");
             }
         }
-        b"ECHO" if argc == 2 => bulk(out, &args[1]),
-        b"GET" if argc == 2 => match db.live(&args[1]) {
+        b"ECHO" if argc == 2 => bulk(out, args[1]),
+        b"GET" if argc == 2 => match db.live(args[1]) {
             Some(entry) => bulk(out, &entry.value),
             None => null(out),
         },
@@ -668,12 +724,12 @@ fn execute(
             let n = args[1..].iter().filter(|k| db.live(k).is_some()).count();
             int(out, n as i64);
         }
-        b"INCR" if argc == 2 => db.incr_by(&args[1], 1, out),
-        b"DECR" if argc == 2 => db.incr_by(&args[1], -1, out),
-        b"INCRBY" | b"DECRBY" if argc == 3 => match parse_int(&args[2]) {
-            Some(by) if name == b"INCRBY" => db.incr_by(&args[1], by, out),
+        b"INCR" if argc == 2 => db.incr_by(args[1], 1, out),
+        b"DECR" if argc == 2 => db.incr_by(args[1], -1, out),
+        b"INCRBY" | b"DECRBY" if argc == 3 => match parse_int(args[2]) {
+            Some(by) if name == b"INCRBY" => db.incr_by(args[1], by, out),
             Some(by) => match by.checked_neg() {
-                Some(by) => db.incr_by(&args[1], by, out),
+                Some(by) => db.incr_by(args[1], by, out),
                 None => error(out, "ERR decrement would overflow"),
             },
             None => not_an_integer(out),
@@ -689,12 +745,12 @@ fn execute(
         }
         b"MSET" if argc >= 3 && argc % 2 == 1 => {
             for pair in args[1..].chunks(2) {
-                db.store(&pair[0], &pair[1], false);
+                db.store(pair[0], pair[1], false);
             }
             simple(out, "OK");
         }
         b"EXPIRE" | b"PEXPIRE" if argc == 3 => {
-            let Some(n) = parse_int(&args[2]) else {
+            let Some(n) = parse_int(args[2]) else {
                 return not_an_integer(out);
             };
             let ms = if name == b"EXPIRE" {
@@ -711,26 +767,26 @@ fn execute(
                     ),
                 );
             };
-            if db.live(&args[1]).is_none() {
+            if db.live(args[1]).is_none() {
                 return int(out, 0);
             }
             if ms <= 0 {
-                db.remove(&args[1]);
+                db.remove(args[1]);
             } else {
-                db.expire_in(&args[1], ms as u64);
+                db.expire_in(args[1], ms as u64);
             }
             int(out, 1);
         }
         b"TTL" if argc == 2 => {
-            let ms = db.pttl(&args[1]);
+            let ms = db.pttl(args[1]);
             int(out, if ms < 0 { ms } else { (ms + 500) / 1000 });
         }
         b"PTTL" if argc == 2 => {
-            let ms = db.pttl(&args[1]);
+            let ms = db.pttl(args[1]);
             int(out, ms);
         }
         b"PERSIST" if argc == 2 => {
-            let persisted = db.persist(&args[1]);
+            let persisted = db.persist(args[1]);
             int(out, i64::from(persisted));
         }
         b"DBSIZE" if argc == 1 => int(out, db.keys.len() as i64),
@@ -742,16 +798,16 @@ fn execute(
             }
             simple(out, "OK");
         }
-        b"SELECT" if argc == 2 => match parse_int(&args[1]) {
+        b"SELECT" if argc == 2 => match parse_int(args[1]) {
             Some(0) => simple(out, "OK"),
             Some(_) => error(out, "ERR DB index is out of range"),
             None => not_an_integer(out),
         },
         b"PUBLISH" if argc == 3 => {
             let mut receivers = 0;
-            if let Some(subscribers) = db.channels.get(&args[1][..]) {
+            if let Some(subscribers) = db.channels.get(args[1]) {
                 let mut message = BytesMut::new();
-                push_message(&mut message, "message", &args[1], &args[2]);
+                push_message(&mut message, "message", args[1], args[2]);
                 let message = message.freeze();
                 for &subscriber in subscribers {
                     receivers += 1;
@@ -782,7 +838,10 @@ fn execute(
             let channels: Vec<Bytes> = if argc == 1 {
                 conn.subs.iter().cloned().collect()
             } else {
-                args[1..].to_vec()
+                args[1..]
+                    .iter()
+                    .map(|a| Bytes::copy_from_slice(a))
+                    .collect()
             };
             if channels.is_empty() {
                 push_count(out, "unsubscribe", None, 0);
@@ -832,7 +891,7 @@ fn execute(
 /// How many commands `COMMAND COUNT` reports.
 const COMMANDS: usize = 30;
 
-fn set(db: &mut Db, args: &[Bytes], out: &mut BytesMut) {
+fn set(db: &mut Db, args: &[&[u8]], out: &mut BytesMut) {
     let (key, value) = (&args[1], &args[2]);
     let (mut nx, mut xx, mut get, mut keep_ttl) = (false, false, false, false);
     let mut ttl_ms: Option<u64> = None;
@@ -846,7 +905,7 @@ fn set(db: &mut Db, args: &[Bytes], out: &mut BytesMut) {
             b"KEEPTTL" if ttl_ms.is_none() => keep_ttl = true,
             b"EX" | b"PX" if ttl_ms.is_none() && !keep_ttl && i + 1 < args.len() => {
                 i += 1;
-                let Some(n) = parse_int(&args[i]) else {
+                let Some(n) = parse_int(args[i]) else {
                     return not_an_integer(out);
                 };
                 let ms = if &option[..] == b"EX" {
@@ -887,7 +946,7 @@ fn set(db: &mut Db, args: &[Bytes], out: &mut BytesMut) {
 
 /// `CONFIG GET`: the few parameters clients ask about (redis-benchmark
 /// starts with `save` and `appendonly`), as RESP2's flat name/value array.
-fn config(args: &[Bytes], out: &mut BytesMut) {
+fn config(args: &[&[u8]], out: &mut BytesMut) {
     const PARAMS: [(&str, &str); 4] = [
         ("save", ""),
         ("appendonly", "no"),
@@ -951,45 +1010,54 @@ fn info(db: &Db, out: &mut BytesMut) {
 fn process(db: &Shared, socket: &Socket) {
     let mut effects = Effects::default();
     let done = socket.with_data(|conn: &mut Conn| {
-        if conn.closing || conn.blocked {
+        let Conn {
+            framed,
+            out,
+            session,
+            blocked,
+            eof,
+        } = conn;
+        if session.closing || *blocked {
             return; // 'drain' will go on
         }
         let mut db = db.borrow_mut();
-        let mut out = BytesMut::new();
-        loop {
-            let Some(frame) = conn.framed.next_frame() else {
-                break;
-            };
-            match frame {
-                Ok(args) => execute(&mut db, socket, conn, &args, &mut out, &mut effects),
+        while let Some(next) = framed.next_in_place() {
+            match next {
+                Ok((spans, request)) => {
+                    let args: SmallVec<[&[u8]; 4]> = spans
+                        .iter()
+                        .map(|&(start, len)| &request[start..start + len])
+                        .collect();
+                    execute(&mut db, socket, session, &args, out, &mut effects);
+                }
                 Err(ProtocolError(message)) => {
-                    error(&mut out, &format!("ERR Protocol error: {message}"));
-                    conn.closing = true;
+                    error(out, &format!("ERR Protocol error: {message}"));
+                    session.closing = true;
                 }
             }
-            if conn.closing {
+            if session.closing {
                 break;
             }
-            if out.len() >= write_after() && !socket.write(out.split()) {
+            if out.len() >= write_after() && !send(socket, out) {
                 // The client does not read as fast as it asks: stop here,
                 // keep the rest of its commands for 'drain'.
-                conn.blocked = true;
+                *blocked = true;
                 socket.pause();
                 break;
             }
         }
-        if !out.is_empty() && !socket.write(out) && !conn.closing {
-            conn.blocked = true;
+        if !out.is_empty() && !send(socket, out) && !session.closing {
+            *blocked = true;
             socket.pause();
         }
-        if conn.closing {
+        if session.closing {
             // QUIT or a protocol error: the reply, then FIN. A peer that
             // keeps its side open is destroyed after a grace period.
             socket.end();
             socket.set_timeout_cb(5_000, |s: &Socket| {
                 s.destroy();
             });
-        } else if conn.eof && !conn.blocked {
+        } else if *eof && !*blocked {
             socket.end();
         }
     });
@@ -997,6 +1065,25 @@ fn process(db: &Shared, socket: &Socket) {
         return;
     }
     deliver(db, effects);
+}
+
+/// Hands the gathered replies to the socket and empties `out` for the next
+/// ones: a small batch is copied into the socket's queue (the buffer is
+/// reused), a large one handed over whole; a buffer that a large reply grew
+/// is let go rather than kept by an idle connection.
+fn send(socket: &Socket, out: &mut BytesMut) -> bool {
+    const KEEP: usize = 64 * 1024;
+    let below_hwm = if out.len() <= KEEP {
+        let below_hwm = socket.write(&out[..]);
+        out.clear();
+        below_hwm
+    } else {
+        socket.write(out.split())
+    };
+    if out.capacity() > KEEP {
+        *out = BytesMut::new();
+    }
+    below_hwm
 }
 
 /// Writes the messages gathered for subscribers; one whose unsent output
@@ -1015,7 +1102,7 @@ fn deliver(db: &Shared, effects: Effects) {
                 subscriber.writable_length()
             );
             let subs = subscriber
-                .with_data(|conn: &mut Conn| std::mem::take(&mut conn.subs))
+                .with_data(|conn: &mut Conn| std::mem::take(&mut conn.session.subs))
                 .unwrap_or_default();
             db.borrow_mut().forget(subscriber, &subs);
             subscriber.destroy();
@@ -1031,10 +1118,10 @@ fn accept(db: &Shared, socket: &Socket) {
     };
     socket.set_data(Conn {
         framed: Framed::new(config.max_pending, Resp::default()),
-        subs: HashSet::new(),
+        out: BytesMut::new(),
+        session: Session::default(),
         blocked: false,
         eof: false,
-        closing: false,
     });
     if config.timeout_s > 0 {
         socket.set_timeout(config.timeout_s * 1000);
@@ -1063,7 +1150,7 @@ fn accept(db: &Shared, socket: &Socket) {
         .on_error(|_, _| {})
         .on_close(move |s, _had_error| {
             let subs = s
-                .with_data(|conn: &mut Conn| std::mem::take(&mut conn.subs))
+                .with_data(|conn: &mut Conn| std::mem::take(&mut conn.session.subs))
                 .unwrap_or_default();
             let mut db = on_close.borrow_mut();
             db.forget(*s, &subs);

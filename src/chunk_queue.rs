@@ -59,6 +59,7 @@ impl ChunkQueue {
     }
 
     /// Appends a copy of `data`, a short chunk, to the tail.
+    #[inline]
     pub(crate) fn push_slice(&mut self, data: &[u8]) {
         debug_assert!(data.len() < COPY_BELOW);
         if !self.tail.is_empty() && self.tail.len() + data.len() > TAIL_MAX {

@@ -25,6 +25,13 @@
 //! decoder has been drained it holds no reference to the chunks pushed into
 //! it, only the copied start of an unfinished frame.
 //!
+//! A [`Parse`] function can go further and hand out no `Bytes` at all: it
+//! [`lend`](ParseBuf::lend)s the frame's bytes, returns where the parts
+//! lie in them, and [`Framed::next_in_place`] lends those bytes to the
+//! caller beside the frame until its next call. A request that is answered
+//! and forgotten (RESP's arguments, an HTTP head) is then read where it
+//! lies, with no reference count and no allocation per frame.
+//!
 //! # Errors
 //!
 //! A frame over the maximum is an error of code `ERR_OUT_OF_RANGE`
@@ -683,8 +690,9 @@ impl Decoder for Lines {
 /// limit error is one (`ERR_OUT_OF_RANGE`). `nodenet::Error` itself fits.
 ///
 /// `parse` is only called with at least one byte in `buf`; a call that
-/// returns `Ok(Some(..))` must have consumed at least one byte, or the
-/// frame iterator would return the same frame for ever.
+/// returns `Ok(Some(..))` must have consumed at least one byte (split it
+/// off, advanced past it or [`lend`](ParseBuf::lend)-ed it), or the frame
+/// iterator would return the same frame for ever.
 ///
 /// # Examples
 ///
@@ -763,6 +771,9 @@ pub struct ParseBuf {
     repr: Repr,
     /// The parser's hint: the frame at the start needs this many bytes.
     need: usize,
+    /// The parser's [`lend`](ParseBuf::lend): the frame's bytes, left in
+    /// place at the start.
+    lent: usize,
 }
 
 enum Repr {
@@ -778,6 +789,7 @@ impl Default for ParseBuf {
         ParseBuf {
             repr: Repr::Shared(Bytes::new()),
             need: 0,
+            lent: 0,
         }
     }
 }
@@ -788,6 +800,7 @@ impl From<Bytes> for ParseBuf {
         ParseBuf {
             repr: Repr::Shared(bytes),
             need: 0,
+            lent: 0,
         }
     }
 }
@@ -795,6 +808,7 @@ impl From<Bytes> for ParseBuf {
 impl std::ops::Deref for ParseBuf {
     type Target = [u8];
 
+    #[inline]
     fn deref(&self) -> &[u8] {
         match &self.repr {
             Repr::Shared(b) => b,
@@ -819,6 +833,7 @@ impl ParseBuf {
     /// # Panics
     ///
     /// If `n` is more than [`len`](slice::len) (as `Bytes::split_to`).
+    #[inline]
     pub fn split_to(&mut self, n: usize) -> Bytes {
         assert!(
             n <= self.len(),
@@ -837,6 +852,7 @@ impl ParseBuf {
     /// # Panics
     ///
     /// If `n` is more than [`len`](slice::len).
+    #[inline]
     pub fn advance(&mut self, n: usize) {
         assert!(
             n <= self.len(),
@@ -856,8 +872,68 @@ impl ParseBuf {
     /// again until that many bytes have arrived (a large body arriving in
     /// many chunks is not re-scanned for each), and fails at once, with its
     /// limit error, if `total` is over its maximum.
+    #[inline]
     pub fn need(&mut self, total: usize) {
         self.need = total;
+    }
+
+    /// Ends the frame at the first `n` bytes *in place*, as the last step
+    /// of a parse that returns `Ok(Some(frame))`: those bytes are consumed,
+    /// but rather than being split off they stay where they are, and
+    /// [`Framed::next_in_place`] lends them to its caller beside the frame
+    /// until its next call. A frame that records where its parts lie
+    /// (offsets from the start of `buf`, which are offsets into the lent
+    /// bytes) is then read with no copy, no reference count and no
+    /// allocation: the shape of a parser that answers and forgets, where
+    /// [`split_to`](ParseBuf::split_to) suits frames that are kept.
+    ///
+    /// Through [`Framed::next_frame`] the lent bytes are simply dropped. A
+    /// `lend` followed by `Ok(None)` or an error is forgotten (nothing is
+    /// consumed by it).
+    ///
+    /// # Panics
+    ///
+    /// If `n` is more than [`len`](slice::len).
+    ///
+    /// # Examples
+    ///
+    /// Key-value lines (`key=value\n`), handed out as offsets into the
+    /// lent line:
+    ///
+    /// ```
+    /// use nodenet::framing::{Framed, ParseBuf};
+    /// use nodenet::{Bytes, Error};
+    ///
+    /// // The frame: where the `=` is, and where the value ends.
+    /// fn pair(buf: &mut ParseBuf) -> Result<Option<(usize, usize)>, Error> {
+    ///     let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+    ///         return Ok(None);
+    ///     };
+    ///     let eq = buf[..nl].iter().position(|&b| b == b'=').unwrap_or(nl);
+    ///     buf.lend(nl + 1);
+    ///     Ok(Some((eq, nl)))
+    /// }
+    ///
+    /// let mut framed = Framed::from_fn(1024, pair);
+    /// framed.push(&Bytes::from("a=1\nbb=22\nc"));
+    /// let mut seen = Vec::new();
+    /// while let Some(next) = framed.next_in_place() {
+    ///     let ((eq, end), line) = next?;
+    ///     let (key, value) = (&line[..eq], &line[(eq + 1).min(end)..end]);
+    ///     seen.push(format!("{}:{}", String::from_utf8_lossy(key), String::from_utf8_lossy(value)));
+    /// }
+    /// assert_eq!(seen, ["a:1", "bb:22"]);
+    /// assert_eq!(framed.buffered_len(), 1); // "c", kept for the next chunk
+    /// # Ok::<(), Error>(())
+    /// ```
+    #[inline]
+    pub fn lend(&mut self, n: usize) {
+        assert!(
+            n <= self.len(),
+            "lend({n}) past the end of a ParseBuf of {} bytes",
+            self.len()
+        );
+        self.lent = n;
     }
 
     fn push(&mut self, chunk: &Bytes) {
@@ -892,11 +968,13 @@ impl ParseBuf {
     fn clear(&mut self) {
         self.repr = Repr::Shared(Bytes::new());
         self.need = 0;
+        self.lent = 0;
     }
 
     fn take(&mut self) -> Bytes {
         let repr = std::mem::replace(&mut self.repr, Repr::Shared(Bytes::new()));
         self.need = 0;
+        self.lent = 0;
         match repr {
             Repr::Shared(b) => b,
             Repr::Owned(b) => b.freeze(),
@@ -1007,6 +1085,9 @@ impl ParseBuf {
 pub struct Framed<P> {
     parser: P,
     buf: ParseBuf,
+    /// Bytes at the start of `buf` lent out with the last in-place frame
+    /// ([`Framed::next_in_place`]): dropped at the next call.
+    lent: usize,
     max_buffered: usize,
     /// The parser asked for more and nothing arrived since: don't ask it
     /// again.
@@ -1018,7 +1099,7 @@ impl<P> fmt::Debug for Framed<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Framed")
             .field("max_buffered", &self.max_buffered)
-            .field("buffered_len", &self.buf.len())
+            .field("buffered_len", &(self.buf.len() - self.lent))
             .field("need", &self.buf.need)
             .field("failed", &self.failed)
             .finish()
@@ -1045,6 +1126,7 @@ impl<P: Parse> Framed<P> {
         Framed {
             parser,
             buf: ParseBuf::default(),
+            lent: 0,
             max_buffered,
             stalled: false,
             failed: false,
@@ -1058,6 +1140,7 @@ impl<P: Parse> Framed<P> {
         if self.failed || chunk.is_empty() {
             return;
         }
+        self.return_lent();
         self.buf.push(chunk);
         self.stalled = false;
     }
@@ -1072,6 +1155,54 @@ impl<P: Parse> Framed<P> {
     /// The parser's error, or `ERR_OUT_OF_RANGE` (converted with
     /// `From<nodenet::Error>`) for a frame over the maximum.
     pub fn next_frame(&mut self) -> Option<Result<P::Frame, P::Error>> {
+        let next = self.parse_next();
+        if self.buf.lent > 0 {
+            // Lent bytes nobody can borrow here: consumed.
+            self.lent = std::mem::take(&mut self.buf.lent);
+            self.return_lent();
+        }
+        next
+    }
+
+    /// The next frame with the bytes its parser [`lend`](ParseBuf::lend)s
+    /// (empty if it lent none): borrowed from the `Framed` until the next
+    /// call, so that a frame can point into them rather than own a copy or
+    /// a reference-counted slice. The rest is [`next_frame`]'s: `None`
+    /// when more input is needed, one error, then nothing.
+    ///
+    /// Not an `Iterator` (each frame borrows the `Framed`): loop with
+    /// `while let Some(next) = framed.next_in_place()`. See
+    /// [`ParseBuf::lend`] for an example.
+    ///
+    /// # Errors
+    ///
+    /// As [`next_frame`].
+    ///
+    /// [`next_frame`]: Framed::next_frame
+    pub fn next_in_place(&mut self) -> Option<InPlace<'_, P>> {
+        let frame = match self.parse_next()? {
+            Ok(frame) => frame,
+            Err(err) => return Some(Err(err)),
+        };
+        self.lent = std::mem::take(&mut self.buf.lent);
+        Some(Ok((frame, &self.buf[..self.lent])))
+    }
+
+    /// Drops the bytes lent with the last in-place frame.
+    fn return_lent(&mut self) {
+        if self.lent > 0 {
+            self.buf.advance(std::mem::take(&mut self.lent));
+            if self.buf.is_empty() {
+                // Back to taking the next chunk as it is.
+                self.buf.clear();
+            }
+        }
+    }
+
+    /// One call of the parser, if it is due; the bytes it lends (a frame's,
+    /// with `Ok(Some(..))`) are left in `buf.lent`.
+    fn parse_next(&mut self) -> Option<Result<P::Frame, P::Error>> {
+        self.return_lent();
         if self.failed || self.stalled || self.buf.is_empty() {
             return None;
         }
@@ -1081,6 +1212,7 @@ impl<P: Parse> Framed<P> {
             return None;
         }
         self.buf.need = 0;
+        self.buf.lent = 0;
         match self.parser.parse(&mut self.buf) {
             Ok(Some(frame)) => {
                 self.buf.need = 0;
@@ -1091,6 +1223,7 @@ impl<P: Parse> Framed<P> {
                 Some(Ok(frame))
             }
             Ok(None) => {
+                self.buf.lent = 0;
                 let (need, len) = (self.buf.need, self.buf.len());
                 if need > self.max_buffered {
                     return Some(Err(self.too_big(format!(
@@ -1131,7 +1264,7 @@ impl<P: Parse> Framed<P> {
 
     /// Bytes pushed and not yet consumed by the parser.
     pub fn buffered_len(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.lent
     }
 
     /// The most an unfinished frame may hold.
@@ -1160,6 +1293,7 @@ impl<P: Parse> Framed<P> {
         if self.failed {
             return None;
         }
+        self.return_lent();
         self.stalled = false;
         let rest = self.buf.take();
         (!rest.is_empty()).then_some(rest)
@@ -1167,6 +1301,7 @@ impl<P: Parse> Framed<P> {
 
     fn fail(&mut self) {
         self.buf.clear();
+        self.lent = 0;
         self.failed = true;
     }
 
@@ -1175,6 +1310,10 @@ impl<P: Parse> Framed<P> {
         P::Error::from(Error::new(ErrorCode::ERR_OUT_OF_RANGE, message))
     }
 }
+
+/// What [`Framed::next_in_place`] hands out: the frame with the bytes its
+/// parser [`lend`](ParseBuf::lend)s, or the protocol's error.
+pub type InPlace<'a, P> = Result<(<P as Parse>::Frame, &'a [u8]), <P as Parse>::Error>;
 
 /// The iterator of [`Framed::decode`] and [`Framed::frames`]: calls
 /// [`Framed::next_frame`] until it returns `None`.
@@ -1811,5 +1950,112 @@ mod tests {
         let mut p = Netstring::default();
         assert_eq!(p.parse(&mut buf).unwrap().unwrap(), "abc");
         assert_eq!(&buf[..], b"rest");
+    }
+
+    /// Netstrings lent in place: the frame is the payload's offset.
+    fn lent_netstring(buf: &mut ParseBuf) -> Result<Option<usize>, Error> {
+        let Some(colon) = buf.iter().position(|&b| b == b':') else {
+            return Ok(None);
+        };
+        let len: usize = std::str::from_utf8(&buf[..colon])
+            .ok()
+            .and_then(|d| d.parse().ok())
+            .ok_or_else(|| Error::new(ErrorCode::ERR_INVALID_ARG_VALUE, "bad length"))?;
+        let total = colon + 1 + len + 1;
+        if buf.len() < total {
+            buf.need(total);
+            return Ok(None);
+        }
+        buf.lend(total);
+        Ok(Some(colon + 1))
+    }
+
+    type LentFn = fn(&mut ParseBuf) -> Result<Option<usize>, Error>;
+
+    fn in_place_all(d: &mut Framed<LentFn>) -> Vec<Vec<u8>> {
+        let mut got = Vec::new();
+        while let Some(next) = d.next_in_place() {
+            let (at, bytes) = next.expect("a frame");
+            got.push(bytes[at..bytes.len() - 1].to_vec());
+        }
+        got
+    }
+
+    #[test]
+    fn framed_in_place_frames_at_every_cut() {
+        let frames: [&[u8]; 4] = [b"hello", b"", b"\r\n\0binary", b"x"];
+        let data = netstrings(&frames);
+        for cut in 0..=data.len() {
+            let mut d: Framed<LentFn> = Framed::new(64, lent_netstring);
+            let mut got = Vec::new();
+            for piece in [&data[..cut], &data[cut..]] {
+                d.push(&Bytes::copy_from_slice(piece));
+                got.extend(in_place_all(&mut d));
+            }
+            assert_eq!(got, frames, "cut {cut}");
+            assert_eq!(d.buffered_len(), 0, "cut {cut}");
+            assert!(d.finish().is_none(), "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn framed_in_place_bytes_stay_until_the_next_call() {
+        let chunk = Bytes::from(netstrings(&[b"ab", b"cd"]));
+        let mut d = Framed::from_fn(64, lent_netstring);
+        d.push(&chunk);
+        let (at, bytes) = d.next_in_place().unwrap().unwrap();
+        assert_eq!((at, bytes), (2, &b"2:ab,"[..]));
+        // Lent bytes are no longer buffered, but still there.
+        assert_eq!(d.buffered_len(), 5);
+        // A push while lent appends after what is left, not after the frame.
+        d.push(&Bytes::from_static(b"1:e,"));
+        let (at, bytes) = d.next_in_place().unwrap().unwrap();
+        assert_eq!(&bytes[at..], b"cd,");
+        let (at, bytes) = d.next_in_place().unwrap().unwrap();
+        assert_eq!(&bytes[at..], b"e,");
+        assert!(d.next_in_place().is_none());
+        assert_eq!(d.buffered_len(), 0);
+        // The last call gave the chunk back: nothing of it is held.
+        assert!(matches!(&d.buf.repr, Repr::Shared(b) if b.is_empty()));
+
+        // finish() after a lent frame: the rest only.
+        let mut d = Framed::from_fn(64, lent_netstring);
+        d.push(&Bytes::from_static(b"1:a,2:b"));
+        assert!(d.next_in_place().unwrap().is_ok());
+        assert_eq!(d.finish().unwrap(), "2:b");
+    }
+
+    #[test]
+    fn framed_lend_through_next_frame_drops_and_is_forgotten_without_a_frame() {
+        let mut d = Framed::from_fn(64, lent_netstring);
+        d.push(&Bytes::from(netstrings(&[b"one", b"two"])));
+        assert_eq!(d.next_frame().unwrap().unwrap(), 2);
+        assert_eq!(d.buffered_len(), 6, "the lent frame was consumed");
+        assert_eq!(d.next_frame().unwrap().unwrap(), 2);
+        assert!(d.next_frame().is_none());
+
+        // lend() then Ok(None), or an error: nothing is consumed by it.
+        let mut calls = 0;
+        let mut d = Framed::from_fn(64, move |buf: &mut ParseBuf| {
+            calls += 1;
+            buf.lend(1);
+            match calls {
+                1 => Ok(None::<()>),
+                _ => Err(Error::new(ErrorCode::ERR_INVALID_ARG_VALUE, "no")),
+            }
+        });
+        d.push(&Bytes::from_static(b"ab"));
+        assert!(d.next_in_place().is_none());
+        assert_eq!(d.buffered_len(), 2);
+        d.push(&Bytes::from_static(b"c"));
+        assert!(d.next_in_place().unwrap().is_err());
+        assert!(d.is_failed());
+        assert_eq!(d.buffered_len(), 0);
+    }
+
+    #[test]
+    #[should_panic(expected = "lend(3) past the end")]
+    fn lend_past_the_end_panics() {
+        ParseBuf::from(Bytes::from_static(b"ab")).lend(3);
     }
 }

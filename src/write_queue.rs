@@ -145,6 +145,7 @@ impl<C> WriteQueue<C> {
     /// limit) goes straight into the tail, with no chunk of its own made
     /// (a batched `write(&[u8])` allocates nothing); longer data is copied
     /// into a chunk.
+    #[inline]
     pub(crate) fn push_copy(&mut self, data: &[u8]) {
         if data.is_empty() {
             return;

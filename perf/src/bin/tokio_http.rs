@@ -25,6 +25,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
 
 const BODY: &str = "Hello, World!";
+/// `BODY.len()` as the `Content-Length` header says it (as in
+/// `examples/http_hello`).
+const BODY_LEN: &str = "13";
+const _: () = assert!(BODY.len() == 13, "BODY_LEN must follow BODY");
 const READ_ROOM: usize = 16 * 1024;
 const MAX_HEAD: usize = 16 * 1024;
 
@@ -277,7 +281,7 @@ fn respond(out: &mut Vec<u8>, request: &Request, date: &str) {
         "close"
     };
     out.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ");
-    out.extend_from_slice(BODY.len().to_string().as_bytes());
+    out.extend_from_slice(BODY_LEN.as_bytes());
     out.extend_from_slice(b"\r\nDate: ");
     out.extend_from_slice(date.as_bytes());
     out.extend_from_slice(b"\r\nConnection: ");

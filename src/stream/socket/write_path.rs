@@ -254,6 +254,11 @@ pub(super) fn write_to(c: &mut Core, key: Key, data: impl WriteData, cb: Option<
             s.queue.push(data.into_bytes_from(0));
         }
         touch(wheel, now, key, s);
+        if cb.is_none() && s.queue.len() < s.write_hwm as usize {
+            // The common case, without finish_write's lookups: no callback
+            // to tie, below the mark, no 'drain' owed.
+            return true;
+        }
         if s.queue.len() >= s.write_hwm as usize {
             // The batch reaches the high-water mark: send it now, as Node
             // would have sent each write.
