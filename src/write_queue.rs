@@ -133,6 +133,32 @@ impl<C> WriteQueue<C> {
         self.chunks.advance(n.min(self.queued));
     }
 
+    /// Copies every sendable byte into `out` and seals it (see
+    /// [`seal_front`](Self::seal_front)): plaintext queued before a TLS
+    /// upgrade, which goes to the kernel as it is, ahead of the handshake.
+    /// Returns how many bytes that was.
+    #[cfg(feature = "tls")]
+    pub(crate) fn seal_sendable_into(&mut self, out: &mut Vec<u8>) -> usize {
+        let total = self.sendable();
+        let mut left = total;
+        while left > 0 {
+            let took = {
+                let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+                let n = self.chunks.slices(&mut slices, left);
+                slices[..n].iter().fold(0, |took, slice| {
+                    out.extend_from_slice(slice);
+                    took + slice.len()
+                })
+            };
+            if took == 0 {
+                break;
+            }
+            self.chunks.advance(took);
+            left -= took;
+        }
+        total - left
+    }
+
     /// The kernel took the `n` sealed bytes at the front.
     #[cfg(feature = "tls")]
     pub(crate) fn advance_sealed(&mut self, n: usize) {

@@ -700,3 +700,69 @@ fn random_input_never_stops_the_server() {
     let mut c = Client::connect(&server);
     assert_eq!(c.call(&["PING"]), Reply::Simple("PONG".into()));
 }
+
+#[test]
+fn malformed_headers_and_bulk_lengths_never_stop_the_server() {
+    let server = start(&[]);
+    // Counts and lengths out of range, a bulk longer than announced, an
+    // empty and a negative multibulk, between valid requests: the
+    // in-place parser sees every cut and every mix of them.
+    let pieces: [&[u8]; 10] = [
+        b"*1\r\n",
+        b"*0\r\n",
+        b"*-1\r\n",
+        b"$3\r\nGET\r\n",
+        b"$99999999999\r\n",
+        b"$-5\r\n",
+        b"*12345678901234567890\r\n",
+        b"$2\r\nxyz\r\n",
+        b"PING\r\n",
+        b"*2\r\n$4\r\nECHO\r\n$5\r\nhello\r\n",
+    ];
+    for seed in 100..=160 {
+        let mut c = server.connect();
+        let _ = c.write_all(&garbage(seed, &pieces));
+        let _ = c.shutdown(std::net::Shutdown::Write);
+        let mut sink = Vec::new();
+        let _ = c.read_to_end(&mut sink);
+    }
+    let mut server = server;
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "the server exited"
+    );
+    let mut c = Client::connect(&server);
+    assert_eq!(c.call(&["PING"]), Reply::Simple("PONG".into()));
+}
+
+#[test]
+fn integers_are_read_as_redis_reads_them() {
+    let server = start(&[]);
+    let mut c = Client::connect(&server);
+    let not_int = Reply::Error("ERR value is not an integer or out of range".into());
+    for (by, expect) in [
+        ("9223372036854775807", Reply::Int(i64::MAX)),
+        ("9223372036854775808", not_int.clone()),
+        ("+1", not_int.clone()),
+        ("1 ", not_int.clone()),
+        ("", not_int.clone()),
+        ("-", not_int.clone()),
+    ] {
+        assert_eq!(c.call(&["INCRBY", "n", by]), expect, "INCRBY n {by:?}");
+    }
+    assert_eq!(c.call(&["SET", "n", "-9223372036854775808"]), ok());
+    assert_eq!(c.call(&["INCRBY", "n", "0"]), Reply::Int(i64::MIN));
+    assert_eq!(
+        c.call(&["DECR", "n"]),
+        Reply::Error("ERR increment or decrement would overflow".into())
+    );
+    // Ten arguments: more than the parser keeps inline.
+    let mut mset = vec!["MSET"];
+    let pairs = ["a", "1", "b", "2", "c", "3", "d", "4", "e", "5"];
+    mset.extend_from_slice(&pairs);
+    assert_eq!(c.call(&mset), ok());
+    assert_eq!(
+        c.call(&["MGET", "a", "e", "zz"]),
+        Reply::Array(vec![bulk("1"), bulk("5"), Reply::Bulk(None)])
+    );
+}

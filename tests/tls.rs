@@ -726,6 +726,46 @@ fn t25_starttls_upgrade_both_sides() {
     assert!(e.contains(&"C:data:bye".to_string()), "{e:?}");
 }
 
+/// STARTTLS while the kernel still holds back plaintext: what was written
+/// before the upgrade reaches the peer as written, ahead of the handshake
+/// (as Node's, whose TLS socket writes behind the plain one's queue).
+#[test]
+fn starttls_sends_queued_plaintext_first() {
+    const PLAIN: usize = 4 << 20;
+    // Node reads the plaintext after a pause, checks it, and only then
+    // wraps the socket as a TLS server.
+    let node = NodeServer::start(&format!(
+        "const N={PLAIN};const s=net.createServer(sock=>{{sock.pause();setTimeout(()=>{{let got=0,bad=0;         const on=d=>{{const take=Math.min(d.length,N-got);for(let i=0;i<take;i++)if(d[i]!==0x50)bad++;got+=take;         if(got===N){{sock.removeListener('data',on);sock.pause();if(take<d.length)sock.unshift(d.subarray(take));         log('plain',got,'bad',bad);const t=new tls.TLSSocket(sock,{{isServer:true,key:rd('server.key'),cert:rd('server.pem')}});         t.on('secure',()=>log('secure'));t.on('data',d=>{{log('data',d.toString());t.end('bye')}});t.on('error',e=>log('error',e.code))}}}};         sock.on('data',on);sock.resume()}},300)}});s.listen(0,'127.0.0.1',()=>console.log(s.address().port));"
+    ));
+    let got = Rc::new(RefCell::new(Vec::new()));
+    let queued_at_upgrade = Rc::new(std::cell::Cell::new(0usize));
+    let (g, q) = (got.clone(), queued_at_upgrade.clone());
+    let c = nodenet::tcp::connect(node.port, "127.0.0.1", move |s| {
+        util::pin_buffers(s, 64 * 1024);
+        s.write(vec![b'P'; PLAIN]);
+        q.set(s.writable_length());
+        let g = g.clone();
+        tls::connect_socket(s, trust_ca(0).servername("localhost"), move |s| {
+            s.write("secret");
+        })
+        .unwrap()
+        .on_data(move |_, d| g.borrow_mut().extend_from_slice(d));
+    })
+    .unwrap();
+    c.on_error(|_, e| panic!("client error: {e}"));
+    run_bounded(LIMIT);
+    let out = node.finish();
+    assert!(
+        queued_at_upgrade.get() > PLAIN / 2,
+        "the kernel took the plaintext at once ({} left queued): no test",
+        queued_at_upgrade.get()
+    );
+    assert!(out.contains(&format!("plain {PLAIN} bad 0")), "{out}");
+    assert!(out.contains("secure"), "{out}");
+    assert!(out.contains("data secret"), "{out}");
+    assert_eq!(&got.borrow()[..], b"bye");
+}
+
 /// T23 (exporter) and T26 (keylog): the keying material equals Node's
 /// for the same connection; five key log lines per TLS 1.3 handshake.
 #[test]

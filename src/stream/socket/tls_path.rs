@@ -127,12 +127,15 @@ impl TlsState {
 }
 
 /// Puts TLS on a socket: from now on its bytes are records.
-pub(crate) fn attach(c: &mut Core, key: Key, state: TlsState) {
+pub(crate) fn attach(c: &mut Core, key: Key, mut state: TlsState) {
     // Plaintext written just before the upgrade (a batched "go ahead"
     // reply) goes out as plaintext first.
     super::write_path::flush_batch(c, key);
     c.held.retain(|k| *k != key);
     let Some(s) = sock(c, key) else { return };
+    // And so does what the kernel had no room for yet: it leads the
+    // outgoing bytes, unencrypted, and its writes complete when it is sent.
+    state.pending_plain = s.queue.seal_sendable_into(&mut state.pending);
     s.layers |= LAYER_TLS;
     s.tls = Some(Box::new(state));
     // What was read ahead before the upgrade is the start of the
