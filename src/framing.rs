@@ -971,6 +971,26 @@ impl ParseBuf {
         self.lent = 0;
     }
 
+    /// Drops `n` bytes (at most `len()`: lent ones) from the front; once
+    /// nothing is left, back to taking the next chunk as it is (and the
+    /// last one is let go).
+    #[inline]
+    fn drop_front(&mut self, n: usize) {
+        let emptied = match &mut self.repr {
+            Repr::Shared(b) => {
+                b.advance(n);
+                b.is_empty()
+            }
+            Repr::Owned(b) => {
+                b.advance(n);
+                b.is_empty()
+            }
+        };
+        if emptied {
+            self.clear();
+        }
+    }
+
     fn take(&mut self) -> Bytes {
         let repr = std::mem::replace(&mut self.repr, Repr::Shared(Bytes::new()));
         self.need = 0;
@@ -1189,13 +1209,10 @@ impl<P: Parse> Framed<P> {
     }
 
     /// Drops the bytes lent with the last in-place frame.
+    #[inline]
     fn return_lent(&mut self) {
         if self.lent > 0 {
-            self.buf.advance(std::mem::take(&mut self.lent));
-            if self.buf.is_empty() {
-                // Back to taking the next chunk as it is.
-                self.buf.clear();
-            }
+            self.buf.drop_front(std::mem::take(&mut self.lent));
         }
     }
 
