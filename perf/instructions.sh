@@ -7,7 +7,14 @@
 #
 #   perf/instructions.sh [N] [servers...]    # N = 20000; nodenet tokio mio
 #
-# Needs valgrind and the release binaries (see perf/README.md).
+# The RESP servers (mini_redis, mini_redis_straight: --write-per-reply,
+# tokio_redis) are driven by `redis-benchmark -t get -c 50 -P 16 -n N`
+# instead, and the figure is per request:
+#
+#   perf/instructions.sh 100000 mini_redis mini_redis_straight tokio_redis
+#
+# Needs valgrind (and redis-benchmark for those) and the release binaries
+# (see perf/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,8 +25,8 @@ SERVERS=("${@:-nodenet tokio mio}")
 SERVERS=(${SERVERS[*]})
 BIN=target/release
 command -v valgrind >/dev/null || { echo "instructions.sh: valgrind is not installed" >&2; exit 2; }
-for b in loadgen tokio_echo mio_echo examples/echo; do
-  [ -x "$BIN/$b" ] || { echo "instructions.sh: $BIN/$b is missing; run: cargo build --release -p nodenet-perf --bins && cargo build --release --example echo" >&2; exit 2; }
+for b in loadgen tokio_echo mio_echo tokio_redis examples/echo examples/mini_redis; do
+  [ -x "$BIN/$b" ] || { echo "instructions.sh: $BIN/$b is missing; run: cargo build --release -p nodenet-perf --bins && cargo build --release --example echo --example mini_redis" >&2; exit 2; }
 done
 
 WORK=$(mktemp -d)
@@ -31,7 +38,10 @@ server_cmd() {
     tokio) echo "$BIN/tokio_echo" ;;
     mio) echo "$BIN/mio_echo" ;;
     node) echo "node perf/peers/echo.js" ;;
-    *) echo "instructions.sh: unknown server $1 (nodenet, tokio, mio, node)" >&2; exit 2 ;;
+    mini_redis) echo "$BIN/examples/mini_redis" ;;
+    mini_redis_straight) echo "$BIN/examples/mini_redis --write-per-reply" ;;
+    tokio_redis) echo "$BIN/tokio_redis" ;;
+    *) echo "instructions.sh: unknown server $1 (nodenet, tokio, mio, node, mini_redis, mini_redis_straight, tokio_redis)" >&2; exit 2 ;;
   esac
 }
 
@@ -45,7 +55,12 @@ count() {
   local pid=$!
   for _ in $(seq 100); do grep -q listening "$out.log" 2>/dev/null && break; sleep 0.1; done
   grep -q listening "$out.log" || { echo "instructions.sh: $name did not start" >&2; cat "$out.vg" >&2; exit 1; }
-  "$BIN/loadgen" --port "$port" --mode pingpong --conns 50 --size 64 --msgs "$msgs" >/dev/null 2>&1
+  case $name in
+    *redis*)
+      command -v redis-benchmark >/dev/null || { echo "instructions.sh: $name needs redis-benchmark (apt-get install redis-tools)" >&2; exit 2; }
+      redis-benchmark -p "$port" -t get -c 50 -P 16 -n "$msgs" -q >/dev/null 2>&1 ;;
+    *) "$BIN/loadgen" --port "$port" --mode pingpong --conns 50 --size 64 --msgs "$msgs" >/dev/null 2>&1 ;;
+  esac
   kill -INT "$pid" 2>/dev/null || true
   sleep 0.5
   kill "$pid" 2>/dev/null || true
@@ -53,9 +68,9 @@ count() {
   grep -h '^summary:' "$out.cg"* | awk '{s += $2} END {print s}'
 }
 
-printf '%-8s %14s %14s %12s\n' server "Ir ($N)" "Ir ($((2 * N)))" "per message"
+printf '%-20s %14s %14s %12s\n' server "Ir ($N)" "Ir ($((2 * N)))" "per message"
 for s in "${SERVERS[@]}"; do
   one=$(count "$s" "$N")
   two=$(count "$s" $((2 * N)))
-  printf '%-8s %14s %14s %12s\n' "$s" "$one" "$two" $(((two - one) / N))
+  printf '%-20s %14s %14s %12s\n' "$s" "$one" "$two" $(((two - one) / N))
 done
