@@ -526,13 +526,19 @@ impl Db {
     /// the key's time to live.
     fn store(&mut self, key: &[u8], value: &[u8], keep_ttl: bool) {
         let value = Bytes::copy_from_slice(value);
-        if keep_ttl {
-            if let Some(entry) = self.live(key) {
-                entry.value = value;
-                return;
+        // An existing key is updated in place: one lookup, and its key kept.
+        if let Some(entry) = self.keys.get_mut(key) {
+            let expired = entry
+                .expiry
+                .as_ref()
+                .is_some_and(|(at, _)| *at <= Instant::now());
+            entry.value = value;
+            if expired || !keep_ttl {
+                if let Some((_, timer)) = entry.expiry.take() {
+                    nodenet::clear_timeout(timer);
+                }
             }
-        } else {
-            self.remove(key);
+            return;
         }
         self.keys.insert(
             Bytes::copy_from_slice(key),
@@ -922,7 +928,12 @@ fn set(db: &mut Db, args: &[&[u8]], out: &mut BytesMut) {
         }
         i += 1;
     }
-    let old = db.live(key).map(|e| e.value.clone());
+    // The old value matters only to GET, NX and XX.
+    let old = if get || nx || xx {
+        db.live(key).map(|e| e.value.clone())
+    } else {
+        None
+    };
     if get {
         match &old {
             Some(v) => bulk(out, v),
