@@ -298,8 +298,47 @@ enum Body {
     Chunked,
 }
 
+/// Byte classes, one table lookup per byte: RFC 9110's `tchar` (method
+/// and header names), and what a header value may not hold (control
+/// characters other than tab, and DEL).
+const TCHAR: u8 = 1;
+const BAD_IN_VALUE: u8 = 2;
+static CLASS: [u8; 256] = {
+    let mut class = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        if b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            )
+        {
+            class[i] |= TCHAR;
+        }
+        if (b < b' ' && b != b'\t') || b == 0x7f {
+            class[i] |= BAD_IN_VALUE;
+        }
+        i += 1;
+    }
+    class
+};
+
 fn is_token(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    CLASS[b as usize] & TCHAR != 0
 }
 
 fn trim(mut s: &[u8]) -> &[u8] {
@@ -368,7 +407,7 @@ fn parse_head(head: &[u8]) -> Result<((Request, bool), Body), HttpError> {
         if name.is_empty() || !name.iter().all(|&b| is_token(b)) {
             return Err(bad("bad header name"));
         }
-        if value.iter().any(|&b| (b < b' ' && b != b'\t') || b == 0x7f) {
+        if value.iter().any(|&b| CLASS[b as usize] & BAD_IN_VALUE != 0) {
             return Err(bad("control character in a header value"));
         }
         if name.eq_ignore_ascii_case(b"host") {
@@ -736,9 +775,25 @@ mod tests {
     }
 
     #[test]
+    fn byte_classes() {
+        let tchar: Vec<u8> = (0..=255u8).filter(|&b| is_token(b)).collect();
+        let mut expect: Vec<u8> = b"!#$%&'*+-.^_`|~0123456789".to_vec();
+        expect.extend(b'A'..=b'Z');
+        expect.extend(b'a'..=b'z');
+        expect.sort_unstable();
+        assert_eq!(tchar, expect);
+        let bad: Vec<u8> = (0..=255u8)
+            .filter(|&b| CLASS[b as usize] & BAD_IN_VALUE != 0)
+            .collect();
+        let mut expect: Vec<u8> = (0..32u8).filter(|&b| b != b'\t').collect();
+        expect.push(0x7f);
+        assert_eq!(bad, expect);
+    }
+
+    #[test]
     fn head_ends() {
         assert_eq!(head_end(b"\r\n\r\n"), Some(0));
-        assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nrest"), Some(25));
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nrest"), Some(23));
         assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: a\r\n\r"), None);
         assert_eq!(head_end(b"a\n\r\n"), None);
         assert_eq!(head_end(b""), None);
