@@ -279,7 +279,12 @@ fn missing_host_is_400() {
 #[test]
 fn malformed_requests_are_400() {
     let server = start(&[]);
-    let cases: [&[u8]; 12] = [
+    let cases: [&[u8]; 17] = [
+        b"GET / HTTP/1.1\r\nHost: x\x01y\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x7fb\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nX@A: a\r\n\r\n",
+        b"G\x80T / HTTP/1.1\r\nHost: x\r\n\r\n",
         b"GET /\r\nHost: x\r\n\r\n",
         b"GET  / HTTP/1.1\r\nHost: x\r\n\r\n",
         b"GET / HTTP/2.0\r\nHost: x\r\n\r\n",
@@ -303,6 +308,42 @@ fn malformed_requests_are_400() {
     c.hello();
     assert_eq!(c.response().status, 400);
     c.expect_closed();
+}
+
+/// What the byte checks let through: every token character in a method
+/// and a header name, tabs and obs-text in a value; and the `Date` header
+/// is an IMF-fixdate.
+#[test]
+fn token_characters_tabs_and_dates_are_accepted() {
+    let server = start(&[]);
+    let mut c = Client::connect(&server);
+    c.send(
+        b"GET / HTTP/1.1\r\nHost: x\r\n!#$%&'*+-.^_`|~09AZaz: a\tb \xe9\r\n\r\n\
+          HEAD / HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    c.hello();
+    let r = c.response_to(true);
+    assert_eq!(r.status, 200);
+    let date = r.header("date").expect("a Date header");
+    // "Sun, 06 Nov 1994 08:49:37 GMT"
+    let b = date.as_bytes();
+    assert_eq!(b.len(), 29, "{date:?}");
+    assert!(
+        ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"].contains(&&date[..3]),
+        "{date:?}"
+    );
+    assert_eq!(
+        (&date[3..5], b[7], b[11], &date[25..]),
+        (", ", b' ', b' ', " GMT"),
+        "{date:?}"
+    );
+    let digits = [5, 6, 12, 13, 14, 15, 17, 18, 20, 21, 23, 24];
+    assert!(digits.iter().all(|&i| b[i].is_ascii_digit()), "{date:?}");
+    assert_eq!((b[19], b[22]), (b':', b':'), "{date:?}");
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    assert!(months.contains(&&date[8..11]), "{date:?}");
 }
 
 #[test]
