@@ -98,7 +98,7 @@ pub struct PeerCertificate {
     pub ip_addresses: Vec<IpAddr>,
     /// SHA-256 fingerprint; left empty by [`PeerCertificate::from_der`]. The
     /// caller computes the digest of [`PeerCertificate::raw`] and formats it
-    /// with [`colon_hex`].
+    /// as Node does: upper-case hex bytes joined by `:`.
     pub fingerprint256: String,
 }
 
