@@ -1119,10 +1119,17 @@ impl<P> fmt::Debug for Framed<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Framed")
             .field("max_buffered", &self.max_buffered)
-            .field("buffered_len", &(self.buf.len() - self.lent))
+            .field("buffered_len", &self.buffered_len())
             .field("need", &self.buf.need)
             .field("failed", &self.failed)
             .finish()
+    }
+}
+
+impl<P> Framed<P> {
+    /// Bytes pushed and not yet consumed by the parser.
+    pub fn buffered_len(&self) -> usize {
+        self.buf.len() - self.lent
     }
 }
 
@@ -1277,11 +1284,6 @@ impl<P: Parse> Framed<P> {
     /// Iterates over the frames complete in what was pushed so far.
     pub fn frames(&mut self) -> Parsed<'_, P> {
         Parsed { framed: self }
-    }
-
-    /// Bytes pushed and not yet consumed by the parser.
-    pub fn buffered_len(&self) -> usize {
-        self.buf.len() - self.lent
     }
 
     /// The most an unfinished frame may hold.
